@@ -1,0 +1,15 @@
+"""open-ada: an open, Hugging Face-native text-embedding model (see README.md).
+
+Importing this package registers `AdaConfig`/`AdaModel` with `AutoConfig`/`AutoModel`, so
+`AutoModel.from_config(AdaConfig(...))` works without remote code.
+"""
+
+from transformers import AutoConfig, AutoModel
+
+from configuration_ada import AdaConfig
+from modeling_ada import AdaModel, AdaPreTrainedModel
+
+AutoConfig.register(AdaConfig.model_type, AdaConfig, exist_ok=True)
+AutoModel.register(AdaConfig, AdaModel, exist_ok=True)
+
+__all__ = ["AdaConfig", "AdaModel", "AdaPreTrainedModel"]

@@ -1,0 +1,79 @@
+"""Writes a complete, self-contained model folder: what `AutoModel`, `AutoTokenizer`, `pipeline` and
+sentence-transformers each need to load it, with `trust_remote_code=True` and nothing installed but their
+own dependencies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sentence_transformers
+import torch
+import transformers
+
+from modeling_ada import AdaModel
+
+REMOTE_CODE_FILES = ("configuration_ada.py", "modeling_ada.py")
+
+
+def sentence_transformers_files(hidden_size: int, max_seq_length: int, prompts: dict[str, str] | None = None) -> dict:
+    """The legacy sentence-transformers layout (Transformer -> last-token Pooling -> Normalize), which both
+    sentence-transformers 6.x and older versions read; file name -> JSON content."""
+    return {
+        "modules.json": [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+        "sentence_bert_config.json": {"max_seq_length": max_seq_length, "do_lower_case": False},
+        "1_Pooling/config.json": {
+            "word_embedding_dimension": hidden_size,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": False,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+            "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": True,
+            "include_prompt": True,
+        },
+        "config_sentence_transformers.json": {
+            "__version__": {
+                "sentence_transformers": sentence_transformers.__version__,
+                "transformers": transformers.__version__,
+                "pytorch": torch.__version__,
+            },
+            "prompts": prompts or {},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    }
+
+
+def save_model_folder(model: AdaModel, tokenizer, folder: str | Path, dtype: torch.dtype | None = None) -> Path:
+    """Saves weights (safetensors), config with `auto_map`, both code files, the tokenizer and the
+    sentence-transformers files into `folder`.
+
+    Args:
+        model: The model to save.
+        tokenizer: Its fast tokenizer (must append EOS).
+        folder: Output folder, created if needed.
+        dtype: Store the weights in this dtype (e.g. `torch.float16`); default: as they are.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.save_pretrained(folder, safe_serialization=True)
+    from tokenizer.train_tokenizer import save_tokenizer
+
+    save_tokenizer(tokenizer, folder)
+    max_len = min(tokenizer.model_max_length, model.config.max_position_embeddings)
+    for name, content in sentence_transformers_files(model.config.hidden_size, max_len).items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=2) + "\n")
+    (folder / "2_Normalize").mkdir(exist_ok=True)
+    missing = [f for f in (*REMOTE_CODE_FILES, "config.json", "model.safetensors", "tokenizer.json") if not (folder / f).exists()]
+    if missing:
+        raise RuntimeError(f"save_model_folder: {folder} lacks {missing}")
+    return folder

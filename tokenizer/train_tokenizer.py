@@ -1,0 +1,91 @@
+"""Trains open-ada's byte-level BPE tokenizer on text files and saves it as a Transformers fast tokenizer.
+
+    python tokenizer/train_tokenizer.py --vocab-size 16384 --output models/open-ada-small corpus1.txt corpus2.txt
+
+Byte-level BPE covers every byte, so no input maps to an unknown token. The post-processor appends `</s>` (EOS)
+to every sequence; Transformers truncation keeps room for it, so truncated texts still end in EOS (the
+`add_eos_token` flag of `tokenizer_config.json` is ignored by Transformers 5 and is not relied on).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+PAD, BOS, EOS = "<pad>", "<s>", "</s>"  # ids 0, 1, 2: AdaConfig's default pad/bos/eos_token_id
+
+
+def build_tokenizer(texts: Iterable[str], vocab_size: int = 16384, model_max_length: int = 512) -> PreTrainedTokenizerFast:
+    """Trains a byte-level BPE on `texts` and wraps it as a fast tokenizer that appends EOS.
+
+    Args:
+        texts: Training text, any iterable of strings.
+        vocab_size: Vocabulary size including the 256 byte tokens and the three special tokens.
+        model_max_length: Longest input in tokens (EOS included); set it to the trained context.
+    """
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[PAD, BOS, EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte: no unknown tokens
+        min_frequency=2,
+        show_progress=True,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    eos_id = tok.token_to_id(EOS)
+    tok.post_processor = processors.Sequence(
+        [
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(single=f"$A {EOS}", pair=f"$A {EOS} $B:1 {EOS}:1", special_tokens=[(EOS, eos_id)]),
+        ]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=None,
+        model_max_length=model_max_length,
+        padding_side="right",
+        truncation_side="right",
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, output: str | Path) -> None:
+    """Saves `tokenizer.json` + `tokenizer_config.json` readable by Transformers 4 and 5."""
+    tokenizer.save_pretrained(output)
+    config_path = Path(output) / "tokenizer_config.json"
+    import json
+
+    config = json.loads(config_path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"  # Transformers 5 writes "TokenizersBackend", unknown to 4.x
+    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_lines(paths: Iterable[str | Path]) -> Iterator[str]:
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            yield from (line.rstrip("\n") for line in f if line.strip())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="+", help="plain-text training files, one text per line")
+    parser.add_argument("--output", required=True, help="folder to write tokenizer.json and tokenizer_config.json")
+    parser.add_argument("--vocab-size", type=int, default=16384)
+    parser.add_argument("--model-max-length", type=int, default=512, help="the trained context, EOS included")
+    args = parser.parse_args(argv)
+    tokenizer = build_tokenizer(read_lines(args.files), args.vocab_size, args.model_max_length)
+    save_tokenizer(tokenizer, args.output)
+    print(f"saved a {len(tokenizer)}-token byte-level BPE tokenizer to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
