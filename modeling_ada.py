@@ -376,19 +376,20 @@ class AdaModel(AdaPreTrainedModel):
         return out.numpy() if convert_to_numpy else out
 
     def tokenize(self, texts: Sequence[str], max_length: int, truncate: bool = True) -> list[list[int]]:
-        """Token ids of each text, ending in EOS; over-long texts are truncated (warning) or rejected."""
-        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        """Token ids of each text, ending in EOS; texts over `max_length` tokens are truncated (with a warning,
+        keeping the EOS) or, with `truncate=False`, rejected with `ValueError`."""
+        # Tokenize one token past the limit: enough to tell which texts are too long, cheap for huge texts.
+        ids = self.tokenizer(list(texts), truncation=True, max_length=max_length + 1)["input_ids"]
         too_long = [i for i, x in enumerate(ids) if len(x) > max_length]
         if too_long and not truncate:
             raise ValueError(
-                f"{len(too_long)} text(s) exceed max_length={max_length} tokens (first: index {too_long[0]}, "
-                f"{len(ids[too_long[0]])} tokens); shorten them or pass truncate=True"
+                f"{len(too_long)} text(s) are longer than max_length={max_length} tokens (first: index "
+                f"{too_long[0]}); shorten them or pass truncate=True"
             )
         if too_long:
             logger.warning(f"{len(too_long)} text(s) longer than {max_length} tokens were truncated (EOS kept)")
-            eos = self.config.eos_token_id
             for i in too_long:
-                ids[i] = ids[i][: max_length - 1] + [eos]
+                ids[i] = ids[i][: max_length - 1] + ids[i][-1:]  # the last id is the EOS the tokenizer appended
         return ids
 
     def _pad(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

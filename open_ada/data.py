@@ -153,10 +153,14 @@ def _debian_descriptions() -> list[str]:
     except (OSError, subprocess.SubprocessError):
         return []
     out = []
+    in_description = False  # continuation lines (" ...") belong to whichever field came before them
     for line in text.splitlines():
         if line.startswith("Description: "):
+            in_description = True
             out.append(line[len("Description: ") :])
-        elif line.startswith(" ") and line.strip() != ".":
+        elif not line.startswith(" "):
+            in_description = False
+        elif in_description and line.strip() != ".":
             out.extend(s.strip() for s in re.split(r"(?<=[.!?])\s+", line.strip()))
     return out
 
@@ -196,3 +200,22 @@ def build_text_pool(
         rng.shuffle(kept)
         pool[name] = kept[:max_per_source]
     return pool
+
+
+def build_long_texts(n: int, seed: int = 0, min_words: int = 80, max_words: int = 180) -> list[str]:
+    """`n` paragraph-length texts (about 100-250 tokens) so that long positions are trained too: runs of
+    consecutive wiki sentences and Debian package descriptions joined until `min_words` is reached."""
+    rng = random.Random(seed)
+    sentences = (DATA_DIR / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines()
+    sentences += [t for t in _debian_descriptions() if _keep(t)]
+    out = []
+    while len(out) < n:
+        start = rng.randrange(len(sentences))
+        words: list[str] = []
+        for sentence in sentences[start:]:
+            if len(words) >= min_words:
+                break
+            words.extend(sentence.split())
+        if len(words) >= min_words:
+            out.append(" ".join(words[:max_words]))
+    return out

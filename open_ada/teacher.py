@@ -1,8 +1,8 @@
 """Teacher models from PyPI and a resumable on-disk cache of their embeddings.
 
-The cache lives outside git (default `~/.cache/open-ada/teacher/<teacher>/`): `texts.jsonl` holds the pool in
-order, `emb-00000.npy`... hold L2-normalised float16 embeddings in chunks, so an interrupted run resumes at
-the first missing chunk.
+The cache lives outside git (default `~/.cache/open-ada/teacher/<teacher>/<pool>/`, pools `sentences` and
+`long`): `texts.jsonl` holds a pool's texts in order, `emb-00000.npy`... hold L2-normalised float16 embeddings
+in chunks, so an interrupted run resumes at the first missing chunk.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ def load_teacher(name: str):
     return SentenceTransformer(str(teacher_path(name)), device="cpu")
 
 
-def cache_dir(teacher: str) -> Path:
-    return CACHE_ROOT / "teacher" / Path(teacher).name
+def cache_dir(teacher: str, pool: str) -> Path:
+    return CACHE_ROOT / "teacher" / Path(teacher).name / pool
 
 
-def embed_pool(teacher: str, texts: list[str], sources: list[str], batch_size: int = 256) -> Path:
-    """Embeds `texts` with `teacher` into the cache, resuming from the last finished chunk."""
-    out = cache_dir(teacher)
+def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], batch_size: int = 64) -> Path:
+    """Embeds `texts` with `teacher` into the cache of `pool`, resuming from the last finished chunk."""
+    out = cache_dir(teacher, pool)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "texts.jsonl"
     if manifest.exists():
@@ -66,9 +66,9 @@ def embed_pool(teacher: str, texts: list[str], sources: list[str], batch_size: i
     return out
 
 
-def load_cache(teacher: str, limit: int | None = None) -> tuple[list[str], np.ndarray]:
-    """Texts and embeddings of the finished chunks (all of them, or the first `limit` texts)."""
-    out = cache_dir(teacher)
+def load_cache(teacher: str, pool: str, limit: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Texts and embeddings of a pool's finished chunks (all of them, or the first `limit` texts)."""
+    out = cache_dir(teacher, pool)
     texts = [json.loads(line)["text"] for line in (out / "texts.jsonl").open(encoding="utf-8")]
     chunks = []
     for i in range((len(texts) + CHUNK - 1) // CHUNK):
@@ -79,3 +79,20 @@ def load_cache(teacher: str, limit: int | None = None) -> tuple[list[str], np.nd
     emb = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float16)
     n = len(emb) if limit is None else min(limit, len(emb))
     return texts[:n], emb[:n]
+
+
+def main(args) -> None:
+    """`open-ada embed-teacher`: build a text pool and cache the teacher's embeddings of it."""
+    import random
+
+    from open_ada.data import build_long_texts, build_text_pool
+
+    if args.pool == "long":
+        pool = {"long": build_long_texts(args.max_per_source, seed=0)}
+    else:
+        pool = build_text_pool(max_per_source=args.max_per_source, seed=0)
+    # Shuffle across sources so that any prefix of the cache (training may start early) mixes all of them.
+    items = [(text, source) for source, texts in pool.items() for text in texts]
+    random.Random(0).shuffle(items)
+    logger.info(f"{args.pool} pool: {len(items)} texts from {', '.join(f'{k} {len(v)}' for k, v in pool.items())}")
+    embed_pool(args.teacher, args.pool, [t for t, _ in items], [s for _, s in items])

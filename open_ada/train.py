@@ -1,0 +1,273 @@
+"""Trains an AdaModel as an embedding model with sentence-transformers' trainer.
+
+    open-ada train --config configs/open-ada-small.json
+
+Two objectives, sampled in proportion to their sizes by the trainer:
+- distillation: the student's normalised EOS embedding matches the teacher's cached embedding
+  (`DistillationLoss`, Matryoshka-aware);
+- contrastive: CoSENT on labelled sentence pairs (STS-B train, SICK), wrapped in `MatryoshkaLoss`.
+
+The same command runs on one CPU or GPU, or on several processes with
+`torchrun --nproc_per_node N -m open_ada.cli train ...` (DDP through the Hugging Face Trainer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from loguru import logger
+from torch import nn
+from transformers import PreTrainedTokenizerFast, TrainerCallback, set_seed
+
+import open_ada  # noqa: F401  (registers AdaConfig/AdaModel with the Auto classes)
+from configuration_ada import AdaConfig
+from modeling_ada import AdaModel
+from open_ada.data import read_sick, read_stsb
+from open_ada.folder import save_model_folder
+from open_ada.teacher import load_cache, load_teacher
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved next to the output and into the model card."""
+
+    output_dir: str = "runs/open-ada-small"
+    seed: int = 0
+    # model
+    hidden_size: int = 384  # the teacher's width: token embeddings can start from its vocabulary
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 6
+    num_key_value_heads: int = 1
+    intermediate_size: int = 1024
+    max_position_embeddings: int = 256  # the longest trained input; the shipped model accepts no more
+    vocab_size: int = 16384
+    init_from_teacher_vocab: bool = True
+    # data
+    teacher: str = "all-MiniLM-L6-v2"
+    distill_pools: list[str] = field(default_factory=lambda: ["sentences", "long"])  # `open-ada embed-teacher --pool`
+    max_distill_texts: int | None = None  # first N texts of each pool's cache (None: all cached)
+    pair_repeats: int = 4  # labelled pairs are few: repeat them so they are ~15% of batches
+    max_seq_length: int = 256
+    # optimisation
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    warmup_steps: int = 200
+    max_steps: int = 6000
+    weight_decay: float = 0.01
+    bf16: bool = True
+    matryoshka_dims: list[int] = field(default_factory=lambda: [384, 256, 128, 64])
+    # bookkeeping
+    eval_steps: int = 500
+    save_steps: int = 500
+    logging_steps: int = 50
+    dataloader_num_workers: int = 0
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides) -> TrainConfig:
+        values = json.loads(Path(path).read_text())
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown training config keys {sorted(unknown)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+class DistillationLoss(nn.Module):
+    """Matches a teacher's normalised embeddings at several Matryoshka widths.
+
+    At full width: `hidden * MSE + (1 - cos)` between the student's and teacher's normalised embeddings. At each
+    truncated width `d`: MSE between the student's in-batch cosine-similarity matrix (first `d` values,
+    renormalised) and the teacher's, so truncated embeddings keep the teacher's geometry.
+    """
+
+    def __init__(self, model, matryoshka_dims: list[int]):
+        super().__init__()
+        self.model = model
+        self.dims = sorted(matryoshka_dims, reverse=True)
+
+    def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
+        student = self.model(sentence_features[0])["sentence_embedding"].float()  # (B, H)
+        teacher = F.normalize(labels.float(), dim=-1)  # (B, H)
+        full = F.normalize(student, dim=-1)
+        loss = full.shape[-1] * F.mse_loss(full, teacher) + (1 - (full * teacher).sum(-1)).mean()
+        target = teacher @ teacher.T  # (B, B)
+        for dim in self.dims[1:]:
+            part = F.normalize(student[:, :dim], dim=-1)
+            loss = loss + F.mse_loss(part @ part.T, target) * 100
+        return loss
+
+
+class LoguruCallback(TrainerCallback):
+    """Trainer logs through loguru on the main process, every `logging_steps`."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items())
+            logger.info(f"step {state.global_step}/{state.max_steps}: {shown}")
+
+
+def build_tokenizer_and_model(config: TrainConfig, texts: list[str]) -> tuple[PreTrainedTokenizerFast, AdaModel]:
+    from tokenizer.train_tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer(texts, config.vocab_size, model_max_length=config.max_position_embeddings)
+    model_config = AdaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        num_key_value_heads=config.num_key_value_heads,
+        intermediate_size=config.intermediate_size,
+        max_position_embeddings=config.max_position_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    model = AdaModel(model_config)
+    if config.init_from_teacher_vocab:
+        init_embeddings_from_teacher(model, tokenizer, config.teacher)
+    return tokenizer, model
+
+
+@torch.no_grad()
+def init_embeddings_from_teacher(model: AdaModel, tokenizer: PreTrainedTokenizerFast, teacher_name: str) -> int:
+    """Each BPE token's row becomes the mean of the teacher's input word embeddings of the pieces its text
+    splits into (rows with no piece keep their random init). Returns the number of rows set."""
+    teacher = load_teacher(teacher_name)
+    word_embeddings = teacher[0].auto_model.get_input_embeddings().weight  # (V_teacher, H)
+    if word_embeddings.shape[1] != model.config.hidden_size:
+        raise ValueError(
+            f"teacher width {word_embeddings.shape[1]} != hidden_size {model.config.hidden_size}: "
+            "set init_from_teacher_vocab=false"
+        )
+    weight = model.get_input_embeddings().weight
+    # Bring the teacher rows to the student's init scale: they feed a pre-LayerNorm stack either way.
+    scale = model.config.initializer_range / word_embeddings.std()
+    done = 0
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id]).strip()
+        pieces = teacher.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        if pieces:
+            weight[token_id] = word_embeddings[pieces].mean(0) * scale
+            done += 1
+    logger.info(f"initialised {done}/{len(tokenizer)} token embeddings from {teacher_name}'s vocabulary")
+    return done
+
+
+def pair_dataset(repeats: int):
+    from datasets import Dataset
+
+    # CoSENT only needs the order of the scores: map each set to [0, 1].
+    pairs = [(p.sentence1, p.sentence2, p.score / 5.0) for p in read_stsb("train")]
+    pairs += [(p.sentence1, p.sentence2, (p.score - 1.0) / 4.0) for p in read_sick()]
+    pairs = pairs * repeats
+    return Dataset.from_dict(
+        {"sentence1": [p[0] for p in pairs], "sentence2": [p[1] for p in pairs], "score": [p[2] for p in pairs]}
+    )
+
+
+def train(config: TrainConfig, resume: bool = True) -> Path:
+    """Runs training and writes the final model folder to `<output_dir>/final`; returns that path."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+    from sentence_transformers.sentence_transformer.losses import CoSENTLoss, MatryoshkaLoss
+    from sentence_transformers.sentence_transformer.training_args import (
+        MultiDatasetBatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
+
+    set_seed(config.seed)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    texts, teacher_emb = [], []
+    for pool in config.distill_pools:
+        pool_texts, pool_emb = load_cache(config.teacher, pool, config.max_distill_texts)
+        if not pool_texts:
+            raise ValueError(f"no cached {config.teacher} embeddings of pool {pool!r}: run `open-ada embed-teacher --pool {pool}`")
+        texts += pool_texts
+        teacher_emb.append(pool_emb)
+    teacher_emb = np.concatenate(teacher_emb)
+    logger.info(f"distillation set: {len(texts)} texts with {config.teacher} embeddings")
+
+    init_dir = out / "init"
+    if not (init_dir / "model.safetensors").exists():
+        tokenizer, model = build_tokenizer_and_model(config, texts)
+        save_model_folder(model, tokenizer, init_dir)
+    student = SentenceTransformer(str(init_dir), trust_remote_code=True, device="cpu")
+    student.max_seq_length = config.max_seq_length
+
+    train_datasets = {
+        "distill": Dataset.from_dict({"sentence": texts, "label": teacher_emb.astype(np.float32)}),
+        "pairs": pair_dataset(config.pair_repeats),
+    }
+    train_losses = {
+        "distill": DistillationLoss(student, config.matryoshka_dims),
+        "pairs": MatryoshkaLoss(student, CoSENTLoss(student), config.matryoshka_dims),
+    }
+    dev = read_stsb("dev")
+    evaluator = EmbeddingSimilarityEvaluator(
+        [p.sentence1 for p in dev], [p.sentence2 for p in dev], [p.score / 5.0 for p in dev], name="stsb-dev"
+    )
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        seed=config.seed,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="cosine",
+        bf16=config.bf16,
+        use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs this to be explicit
+        multi_dataset_batch_sampler=MultiDatasetBatchSamplers.PROPORTIONAL,
+        eval_strategy="steps",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=config.logging_steps,
+        dataloader_num_workers=config.dataloader_num_workers,
+        dataloader_drop_last=True,
+        # torchrun on CPU-only machines: gloo (NCCL needs GPUs); single process: no process group at all
+        ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() else None,
+        disable_tqdm=False,
+        report_to="none",
+    )
+    trainer = SentenceTransformerTrainer(
+        model=student,
+        args=args,
+        train_dataset=train_datasets,
+        loss=train_losses,
+        evaluator=evaluator,
+        callbacks=[LoguruCallback()],
+    )
+    checkpoints = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    resume_from = str(checkpoints[-1]) if resume and checkpoints else None
+    if resume_from:
+        logger.info(f"resuming from {resume_from}")
+    trainer.train(resume_from_checkpoint=resume_from)
+
+    final = out / "final"
+    if trainer.is_world_process_zero():
+        if final.exists():
+            shutil.rmtree(final)
+        ada = student[0].auto_model
+        save_model_folder(ada, student.tokenizer, final)
+        dev_score = evaluator(student)
+        logger.info(f"training done: {trainer.state.global_step} steps, STS-B dev {dev_score}; model in {final}")
+    return final
+
+
+def main(args) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    overrides = {"output_dir": args.output_dir, "max_steps": args.max_steps}
+    config = TrainConfig.from_file(args.config, **overrides)
+    train(config, resume=not args.no_resume)
