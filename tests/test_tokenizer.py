@@ -1,0 +1,53 @@
+import json
+import random
+
+from transformers import AutoTokenizer
+
+from tokenizer.train_tokenizer import main as train_tokenizer_main
+
+
+def test_eos_appended_to_every_sequence(tokenizer):
+    ids = tokenizer(["hello world", "A man is playing a guitar."])["input_ids"]
+    assert all(row[-1] == tokenizer.eos_token_id for row in ids)
+
+
+def test_eos_kept_after_truncation(tokenizer):
+    long_text = "The quick brown fox jumps over the lazy dog. " * 30
+    ids = tokenizer(long_text, truncation=True, max_length=16)["input_ids"]
+    assert len(ids) == 16 and ids[-1] == tokenizer.eos_token_id
+    # The default limit is model_max_length.
+    ids = tokenizer(long_text, truncation=True)["input_ids"]
+    assert len(ids) == tokenizer.model_max_length and ids[-1] == tokenizer.eos_token_id
+
+
+def test_empty_string_is_just_eos(tokenizer):
+    assert tokenizer("")["input_ids"] == [tokenizer.eos_token_id]
+
+
+def test_pad_is_distinct_and_padding_is_right(tokenizer):
+    assert tokenizer.pad_token_id not in (tokenizer.eos_token_id, tokenizer.bos_token_id)
+    batch = tokenizer(["a", "a much longer text here"], padding=True)
+    assert batch["input_ids"][0][-1] == tokenizer.pad_token_id
+    assert batch["attention_mask"][0][-1] == 0
+
+
+def test_no_unknown_tokens_and_decode_round_trips(tokenizer):
+    rng = random.Random(0)
+    samples = ["héllo wörld 🤖 日本語 \t\n ∑∫ \u2028 end", "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(200))]
+    for text in samples:
+        ids = tokenizer(text)["input_ids"]
+        assert tokenizer.unk_token_id is None
+        assert all(0 <= i < len(tokenizer) for i in ids)
+        assert tokenizer.decode(ids, skip_special_tokens=True) == text
+
+
+def test_command_trains_and_saves_a_loadable_tokenizer(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"sentence number {i} about topic {i % 7}" for i in range(500)))
+    train_tokenizer_main([str(corpus), "--output", str(tmp_path / "tok"), "--vocab-size", "400", "--model-max-length", "32"])
+    config = json.loads((tmp_path / "tok" / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"  # readable by Transformers 4 and 5
+    loaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert loaded.model_max_length == 32
+    assert loaded("topic")["input_ids"][-1] == loaded.eos_token_id
+    assert len(loaded) <= 400
