@@ -357,7 +357,7 @@ class AdaModel(AdaPreTrainedModel):
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError(f"batch_size and max_batch_tokens must be positive, got {batch_size}, {max_batch_tokens}")
 
-        ids = self.tokenize(texts, max_length=max_length, truncate=truncate)
+        ids = self.tokenize(texts, max_length=max_length, truncate=truncate) if texts else []
         out = torch.empty(len(ids), self.config.hidden_size, dtype=torch.float32)
         batches = length_batches([len(x) for x in ids], batch_size, max_batch_tokens)
         if show_progress_bar:

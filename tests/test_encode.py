@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModel
+
+from conftest import TEXTS
+
+
+@pytest.fixture(scope="module")
+def loaded(model_folder):
+    return AutoModel.from_pretrained(model_folder, trust_remote_code=True).eval()
+
+
+def plain_forward(model, texts):
+    """One text at a time through the plain forward: the reference the fast path must match."""
+    tok = model.tokenizer
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            ids = tok(text, truncation=True, return_tensors="pt")
+            rows.append(F.normalize(model(**ids).pooler_output, dim=-1)[0])
+    return torch.stack(rows).numpy()
+
+
+def mixed_texts(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    words = " ".join(TEXTS).split()
+    return [" ".join(rng.choice(words, size=int(rng.integers(0, 25)))) for _ in range(n)]
+
+
+def test_encode_matches_plain_forward_in_input_order(loaded):
+    texts = mixed_texts()
+    fast = loaded.encode(texts, batch_size=7, max_batch_tokens=64)
+    np.testing.assert_allclose(fast, plain_forward(loaded, texts), atol=1e-5)
+    # Reversing the input reverses the output: order is preserved, not sorted.
+    np.testing.assert_allclose(loaded.encode(texts[::-1], batch_size=7)[::-1], fast, atol=1e-5)
+
+
+def test_single_string_and_empty_list(loaded):
+    one = loaded.encode("A man is playing a guitar.")
+    assert one.shape == (loaded.config.hidden_size,)
+    empty = loaded.encode([])
+    assert isinstance(empty, np.ndarray) and empty.shape == (0, loaded.config.hidden_size)
+    assert loaded.encode([""]).shape == (1, loaded.config.hidden_size)
+
+
+@pytest.mark.parametrize("dimensions", [8, 16])
+def test_dimensions_truncate_then_renormalise(loaded, dimensions):
+    full = loaded.encode(TEXTS[:5], normalize=False)
+    cut = loaded.encode(TEXTS[:5], dimensions=dimensions)
+    assert cut.shape == (5, dimensions)
+    np.testing.assert_allclose(np.linalg.norm(cut, axis=-1), 1.0, atol=1e-6)
+    expected = full[:, :dimensions] / np.linalg.norm(full[:, :dimensions], axis=-1, keepdims=True)
+    np.testing.assert_allclose(cut, expected, atol=1e-6)
+
+
+def test_convert_to_tensor(loaded):
+    out = loaded.encode(TEXTS[:3], convert_to_numpy=False)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+
+
+def test_long_input_truncated_visibly_or_rejected(loaded, caplog):
+    long_text = "The quick brown fox jumps over the lazy dog. " * 40  # far over 64 tokens
+    limit = loaded.config.max_position_embeddings
+    out = loaded.encode([long_text, "short"])
+    assert out.shape == (2, loaded.config.hidden_size)
+    # Truncation keeps the EOS: the embedding equals that of the first limit-1 tokens plus EOS.
+    ids = loaded.tokenizer(long_text)["input_ids"][: limit - 1] + [loaded.config.eos_token_id]
+    with torch.no_grad():
+        ref = F.normalize(loaded(input_ids=torch.tensor([ids])).pooler_output, dim=-1)[0].numpy()
+    np.testing.assert_allclose(out[0], ref, atol=1e-5)
+    with pytest.raises(ValueError, match="longer than max_length"):
+        loaded.encode([long_text], truncate=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"texts": [1, 2]}, TypeError, "strings"),
+        ({"texts": None}, TypeError, "strings"),
+        ({"texts": ["a"], "dimensions": 0}, ValueError, "dimensions"),
+        ({"texts": ["a"], "dimensions": 10_000}, ValueError, "dimensions"),
+        ({"texts": ["a"], "max_length": 100_000}, ValueError, "max_length"),
+        ({"texts": ["a"], "batch_size": 0}, ValueError, "batch_size"),
+    ],
+)
+def test_encode_bad_arguments(loaded, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        loaded.encode(**kwargs)
