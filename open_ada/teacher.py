@@ -81,6 +81,13 @@ def load_cache(teacher: str, pool: str, limit: int | None = None) -> tuple[list[
     return texts[:n], emb[:n]
 
 
+def add_arguments(p) -> None:
+    p.add_argument("--teacher", default="all-MiniLM-L6-v2")
+    p.add_argument("--pool", choices=["sentences", "long"], default="sentences",
+                   help="sentences: short texts from every source; long: 100-250-token paragraphs")
+    p.add_argument("--max-per-source", type=int, default=120_000, help="cap per source (long: number of texts)")
+
+
 def main(args) -> None:
     """`open-ada embed-teacher`: build a text pool and cache the teacher's embeddings of it."""
     import random

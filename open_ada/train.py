@@ -300,6 +300,13 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     return final
 
 
+def add_arguments(p) -> None:
+    p.add_argument("--config", required=True, help="JSON file of TrainConfig fields (see configs/)")
+    p.add_argument("--output-dir", help="override the config's output_dir")
+    p.add_argument("--max-steps", type=int, help="override the config's max_steps")
+    p.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+
+
 def main(args) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     overrides = {"output_dir": args.output_dir, "max_steps": args.max_steps}
