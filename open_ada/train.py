@@ -54,7 +54,7 @@ class TrainConfig:
     teacher: str = "all-MiniLM-L6-v2"
     distill_pools: list[str] = field(default_factory=lambda: ["sentences", "long"])  # `open-ada embed-teacher --pool`
     max_distill_texts: int | None = None  # first N texts of each pool's cache (None: all cached)
-    pair_repeats: int = 4  # labelled pairs are few: repeat them so they are ~15% of batches
+    pair_repeats: int = 4  # labelled pairs are few: repeat them so they are ~15% of batches; 0 = distillation only
     max_seq_length: int = 256
     # optimisation
     batch_size: int = 64
@@ -65,7 +65,7 @@ class TrainConfig:
     bf16: bool = False  # measured: bf16 autocast is ~20x slower than fp32 on this CPU build (aten::mm)
     matryoshka_dims: list[int] = field(default_factory=lambda: [384, 256, 128, 64])
     # bookkeeping
-    eval_steps: int = 500
+    eval_steps: int = 500  # STS-B dev evaluation every N steps; 0 = none
     save_steps: int = 500
     logging_steps: int = 50
     dataloader_num_workers: int = 0
@@ -230,25 +230,12 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         logger.info(f"distillation pool {pool!r}: {len(pool_texts)} texts with {config.teacher} embeddings")
     texts = [t for pool_texts, _ in distill.values() for t in pool_texts]
 
-    init_dir = out / "init"
-    if not (init_dir / "model.safetensors").exists():
-        tokenizer, model = build_tokenizer_and_model(config, texts)
-        save_model_folder(model, tokenizer, init_dir)
-    student = SentenceTransformer(str(init_dir), trust_remote_code=True, device="cpu")
-    student.max_seq_length = config.max_seq_length
-
-    train_datasets = {
-        f"distill-{pool}": Dataset.from_dict({"sentence": pool_texts, "label": pool_emb.astype(np.float32)})
-        for pool, (pool_texts, pool_emb) in distill.items()
-    }
-    train_datasets["pairs"] = pair_dataset(config.pair_repeats)
-    distill_loss = DistillationLoss(student, config.matryoshka_dims)
-    train_losses = {name: distill_loss for name in train_datasets if name.startswith("distill-")}
-    train_losses["pairs"] = MatryoshkaLoss(student, CoSENTLoss(student), config.matryoshka_dims)
     dev = read_stsb("dev")
-    evaluator = EmbeddingSimilarityEvaluator(
-        [p.sentence1 for p in dev], [p.sentence2 for p in dev], [p.score / 5.0 for p in dev], name="stsb-dev"
-    )
+    evaluator = None
+    if config.eval_steps > 0:
+        evaluator = EmbeddingSimilarityEvaluator(
+            [p.sentence1 for p in dev], [p.sentence2 for p in dev], [p.score / 5.0 for p in dev], name="stsb-dev"
+        )
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out / "checkpoints"),
         seed=config.seed,
@@ -262,8 +249,8 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs this to be explicit
         batch_sampler=LengthGroupedBatchSampler,
         multi_dataset_batch_sampler=MultiDatasetBatchSamplers.PROPORTIONAL,
-        eval_strategy="steps",
-        eval_steps=config.eval_steps,
+        eval_strategy="steps" if evaluator else "no",
+        eval_steps=config.eval_steps or None,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
@@ -275,6 +262,24 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         disable_tqdm=False,
         report_to="none",
     )
+
+    init_dir = out / "init"
+    with args.main_process_first(desc="build tokenizer and initial model"):  # other ranks then load it
+        if not (init_dir / "model.safetensors").exists():
+            tokenizer, model = build_tokenizer_and_model(config, texts)
+            save_model_folder(model, tokenizer, init_dir)
+    student = SentenceTransformer(str(init_dir), trust_remote_code=True, device="cpu")
+    student.max_seq_length = config.max_seq_length
+
+    train_datasets = {
+        f"distill-{pool}": Dataset.from_dict({"sentence": pool_texts, "label": pool_emb.astype(np.float32)})
+        for pool, (pool_texts, pool_emb) in distill.items()
+    }
+    distill_loss = DistillationLoss(student, config.matryoshka_dims)
+    train_losses = {name: distill_loss for name in train_datasets}
+    if config.pair_repeats > 0:
+        train_datasets["pairs"] = pair_dataset(config.pair_repeats)
+        train_losses["pairs"] = MatryoshkaLoss(student, CoSENTLoss(student), config.matryoshka_dims)
     trainer = SentenceTransformerTrainer(
         model=student,
         args=args,
@@ -293,10 +298,13 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     if trainer.is_world_process_zero():
         if final.exists():
             shutil.rmtree(final)
-        ada = student[0].auto_model
-        save_model_folder(ada, student.tokenizer, final)
-        dev_score = evaluator(student)
-        logger.info(f"training done: {trainer.state.global_step} steps, STS-B dev {dev_score}; model in {final}")
+        save_model_folder(student[0].auto_model, student.tokenizer, final)
+        (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
+        summary = f"training done: {trainer.state.global_step} steps in {trainer.state.log_history[-1].get('train_runtime', 0):.0f}s"
+        if evaluator:
+            score = evaluator(student)[evaluator.primary_metric]
+            summary += f", STS-B dev Spearman {score * 100:.2f}"
+        logger.info(f"{summary}; model in {final}")
     return final
 
 

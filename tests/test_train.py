@@ -1,0 +1,96 @@
+"""A tiny training run, single process and under torchrun (2 CPU processes, gloo), and the evaluation command."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from conftest import ROOT
+
+import open_ada.teacher as teacher
+from open_ada.data import ScoredPair, read_stsb
+
+TINY = {
+    "hidden_size": 384,  # the teacher's width, so token embeddings start from its vocabulary
+    "num_hidden_layers": 1,
+    "num_attention_heads": 6,
+    "intermediate_size": 64,
+    "vocab_size": 400,
+    "max_position_embeddings": 64,
+    "max_seq_length": 64,
+    "distill_pools": ["sentences"],
+    "batch_size": 16,
+    "learning_rate": 2e-3,
+    "warmup_steps": 0,
+    "logging_steps": 5,
+    "eval_steps": 0,
+    "save_steps": 10,
+    "pair_repeats": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def teacher_cache(tmp_path_factory):
+    """Teacher embeddings of 256 STS-B train sentences in a temporary cache (CI has no cache)."""
+    root = tmp_path_factory.mktemp("cache")
+    old = teacher.CACHE_ROOT
+    teacher.CACHE_ROOT = root
+    texts = sorted({s for p in read_stsb("train")[:200] for s in (p.sentence1, p.sentence2)})[:256]
+    teacher.embed_pool("all-MiniLM-L6-v2", "sentences", texts, ["stsb"] * len(texts))
+    yield root
+    teacher.CACHE_ROOT = old
+
+
+def losses(log_history):
+    return [entry["loss"] for entry in log_history if "loss" in entry]
+
+
+def test_tiny_training_lowers_loss_and_saves_a_loadable_folder(teacher_cache, tmp_path):
+    from transformers import AutoModel
+
+    from open_ada.train import TrainConfig, train
+
+    config = TrainConfig(**TINY, output_dir=str(tmp_path / "run"), max_steps=30)
+    final = train(config, resume=False)
+    history = losses(json.loads((tmp_path / "run" / "log_history.json").read_text()))
+    assert len(history) == 6 and history[-1] < history[0], history
+    model = AutoModel.from_pretrained(final, trust_remote_code=True)
+    emb = model.encode(["a tiny test", "another one"])
+    assert emb.shape == (2, 384) and np.allclose(np.linalg.norm(emb, axis=-1), 1, atol=1e-5)
+    # A checkpoint was written; resuming from it continues at the saved step.
+    assert any((tmp_path / "run" / "checkpoints").glob("checkpoint-30"))
+
+
+def test_torchrun_two_cpu_processes(teacher_cache, tmp_path):
+    config_file = tmp_path / "tiny.json"
+    config_file.write_text(json.dumps({**TINY, "output_dir": str(tmp_path / "ddp"), "max_steps": 6}))
+    env = {**os.environ, "OPEN_ADA_CACHE": str(teacher_cache), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "open_ada.cli", "train",
+           "--config", str(config_file)]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    history = json.loads((tmp_path / "ddp" / "log_history.json").read_text())
+    assert history[-1]["step"] == 6
+    assert (tmp_path / "ddp" / "final" / "model.safetensors").exists()
+
+
+def test_sts_spearman_equals_scipy_on_the_same_numbers():
+    from open_ada.evaluate import sts_spearman
+
+    rng = np.random.default_rng(0)
+    vectors = {f"s{i}": rng.normal(size=8) for i in range(12)}
+    pairs = [ScoredPair(f"s{i}", f"s{i + 6}", float(rng.uniform(0, 5))) for i in range(6)]
+
+    def encode(texts):
+        return np.stack([vectors[t] for t in texts])
+
+    cos = [
+        vectors[p.sentence1] @ vectors[p.sentence2] / np.linalg.norm(vectors[p.sentence1]) / np.linalg.norm(vectors[p.sentence2])
+        for p in pairs
+    ]
+    expected = spearmanr(cos, [p.score for p in pairs]).statistic * 100
+    assert sts_spearman(encode, pairs) == pytest.approx(expected, abs=1e-9)
