@@ -7,13 +7,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import sentence_transformers
 import torch
 import transformers
 
 from modeling_ada import AdaModel
 
 REMOTE_CODE_FILES = ("configuration_ada.py", "modeling_ada.py")
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def sentence_transformers_files(hidden_size: int, max_seq_length: int, prompts: dict[str, str] | None = None) -> dict:
@@ -38,7 +46,7 @@ def sentence_transformers_files(hidden_size: int, max_seq_length: int, prompts: 
         },
         "config_sentence_transformers.json": {
             "__version__": {
-                "sentence_transformers": sentence_transformers.__version__,
+                "sentence_transformers": _version("sentence-transformers"),
                 "transformers": transformers.__version__,
                 "pytorch": torch.__version__,
             },
@@ -49,7 +57,7 @@ def sentence_transformers_files(hidden_size: int, max_seq_length: int, prompts: 
     }
 
 
-def save_model_folder(model: AdaModel, tokenizer, folder: str | Path, dtype: torch.dtype | None = None) -> Path:
+def save_model_folder(model: AdaModel, tokenizer, folder: str | Path, storage_dtype: torch.dtype | None = None) -> Path:
     """Saves weights (safetensors), config with `auto_map`, both code files, the tokenizer and the
     sentence-transformers files into `folder`.
 
@@ -57,13 +65,20 @@ def save_model_folder(model: AdaModel, tokenizer, folder: str | Path, dtype: tor
         model: The model to save.
         tokenizer: Its fast tokenizer (must append EOS).
         folder: Output folder, created if needed.
-        dtype: Store the weights in this dtype (e.g. `torch.float16`); default: as they are.
+        storage_dtype: Store the weights in this dtype (e.g. `torch.float16`, half the file size); `config.json`
+            still names float32, so `from_pretrained` loads float32 by default. Default: as they are.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if dtype is not None:
-        model = model.to(dtype)
+    if storage_dtype is not None:
+        import copy
+
+        model = copy.deepcopy(model).to(storage_dtype)
     model.save_pretrained(folder, safe_serialization=True)
+    if storage_dtype is not None:
+        config = json.loads((folder / "config.json").read_text())
+        config["dtype"] = "float32"  # the compute dtype users get by default; the file is only stored smaller
+        (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     from tokenizer.train_tokenizer import save_tokenizer
 
     save_tokenizer(tokenizer, folder)

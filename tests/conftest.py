@@ -28,9 +28,6 @@ TEXTS = [
 ] * 20
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: long-running; deselected by default, run with -m slow")
-
 
 @pytest.fixture(scope="session")
 def tokenizer():

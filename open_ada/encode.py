@@ -1,0 +1,93 @@
+"""`open-ada encode`: embed texts with the shipped model (or any model folder) and show how similar they are.
+
+    open-ada encode "A man is playing a guitar." "Someone plays an instrument."
+    open-ada encode --file texts.txt --output embeddings.npy      # one text per line
+    cat texts.txt | open-ada encode - --dimensions 128 --output embeddings.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def add_arguments(p) -> None:
+    p.add_argument("texts", nargs="*", help="texts to embed; '-' reads one text per line from stdin")
+    p.add_argument("--file", help="read one text per line from this file")
+    p.add_argument("--model", help="model folder or Hub repo id (default: the shipped models/open-ada-small)")
+    p.add_argument("--dimensions", type=int, help="keep the first N dimensions (Matryoshka) and renormalise")
+    p.add_argument("--max-length", type=int, help="most tokens per text (default: the model's context)")
+    p.add_argument("--no-truncate", action="store_true", help="error on texts over max length instead of truncating")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--output", help="write all embeddings to a .npy or .jsonl file")
+    p.add_argument("--show", type=int, default=6, help="values of each embedding to print (default 6)")
+
+
+def read_texts(args) -> list[str]:
+    texts = [t for t in args.texts if t != "-"]
+    if "-" in args.texts:
+        texts += [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if args.file:
+        texts += [line.rstrip("\n") for line in Path(args.file).read_text(encoding="utf-8").split("\n") if line.strip()]
+    return texts
+
+
+def format_similarities(texts: list[str], emb: np.ndarray, width: int = 40) -> str:
+    """Pairwise cosine similarities as an aligned table (embeddings are unit-norm)."""
+    sims = emb @ emb.T
+    labels = [f"[{i}] " + (t if len(t) <= width else t[: width - 1] + "…") for i, t in enumerate(texts)]
+    header = " " * (width + 6) + "".join(f"{f'[{j}]':>8}" for j in range(len(texts)))
+    rows = [f"{label:<{width + 6}}" + "".join(f"{s:8.3f}" for s in row) for label, row in zip(labels, sims)]
+    return "\n".join([header, *rows])
+
+
+def main(args) -> int:
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    texts = read_texts(args)
+    if not texts:
+        print("open-ada encode: no texts given (pass texts, '-' for stdin, or --file)", file=sys.stderr)
+        return 2
+    from loguru import logger
+    from transformers import AutoModel
+
+    from open_ada import DEFAULT_MODEL
+
+    model_path = args.model or str(DEFAULT_MODEL)
+    model = AutoModel.from_pretrained(model_path, trust_remote_code=True).eval()
+    try:
+        emb = model.encode(
+            texts,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            dimensions=args.dimensions,
+            truncate=not args.no_truncate,
+            show_progress_bar=len(texts) > 1000,
+        )
+    except (ValueError, TypeError) as err:
+        print(f"open-ada encode: {err}", file=sys.stderr)
+        return 2
+
+    if args.output:
+        path = Path(args.output)
+        if path.suffix == ".npy":
+            np.save(path, emb)
+        else:
+            with path.open("w", encoding="utf-8") as f:
+                for text, row in zip(texts, emb):
+                    f.write(json.dumps({"text": text, "embedding": row.tolist()}) + "\n")
+        logger.info(f"wrote {len(texts)} embeddings of {emb.shape[1]} dimensions to {path}")
+    for i, row in enumerate(emb[:20]):
+        values = ", ".join(f"{v:+.4f}" for v in row[: args.show])
+        print(f"[{i}] [{values}, …] ({emb.shape[1]} dims)")
+    if len(texts) > 20:
+        print(f"… {len(texts) - 20} more")
+    if 1 < len(texts) <= 20:
+        print("\nCosine similarity:")
+        print(format_similarities(texts, emb))
+    print(f"\nEmbedded {len(texts)} text(s) with {Path(model_path).name} ({emb.shape[1]} dimensions).")
+    return 0

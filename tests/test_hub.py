@@ -1,0 +1,60 @@
+"""push_to_hub.py --dry-run builds a folder that loads by repo id from a Hub-style cache, offline."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT, run_isolated
+from test_loading import SAMPLE, make_hub_cache, reference_embeddings
+
+
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("results") / "eval.json"
+    row = {"model": "tiny", "parameters": 1000, "stsb": {"dev": 50.0, "test": 45.5},
+           "retrieval": {"msmarco-dl19-5k": {"ndcg@10": 30.0, "recall@100": 40.0}}}  # fmt: skip
+    path.write_text(json.dumps({"command": "open-ada evaluate tiny", "machine": "test", "date": "2026-01-01", "results": [row]}))
+    return path
+
+
+def test_dry_run_builds_a_complete_folder_with_a_model_card(model_folder, results_file, tmp_path):
+    out = tmp_path / "hub"
+    cmd = [sys.executable, "push_to_hub.py", str(model_folder), "--repo-id", "open-ada/tiny-test", "--dry-run",
+           "--output", str(out), "--results", str(results_file)]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("model.safetensors", "config.json", "configuration_ada.py", "modeling_ada.py", "tokenizer.json",
+                 "modules.json", "1_Pooling/config.json", "README.md"):  # fmt: skip
+        assert (out / name).exists(), name
+    card = (out / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    assert meta["library_name"] == "sentence-transformers"
+    assert meta["pipeline_tag"] == "sentence-similarity"
+    assert meta["license"] == "apache-2.0" and "custom_code" in meta["tags"]
+    metrics = [m["value"] for r in meta["model-index"][0]["results"] for m in r["metrics"]]
+    assert 45.5 in metrics and 30.0 in metrics  # the given evaluation results, not invented ones
+    assert "| tiny |" in card
+
+    hf_home = tmp_path / "hf_home"
+    make_hub_cache(out, hf_home, "open-ada/tiny-test")
+    code = f"""
+import json
+from transformers import AutoModel
+model = AutoModel.from_pretrained("open-ada/tiny-test", trust_remote_code=True)
+print(json.dumps(model.encode({SAMPLE!r}).tolist()))
+"""
+    emb = json.loads(run_isolated(code, cwd=tmp_path, env={"HF_HOME": str(hf_home)}).strip().splitlines()[-1])
+    np.testing.assert_allclose(np.array(emb), reference_embeddings(model_folder, SAMPLE), atol=1e-5)
+
+
+def test_dry_run_rejects_an_incomplete_folder(model_folder, tmp_path):
+    broken = tmp_path / "broken"
+    subprocess.run(["cp", "-r", str(model_folder), str(broken)], check=True)
+    (broken / "tokenizer.json").unlink()
+    cmd = [sys.executable, "push_to_hub.py", str(broken), "--repo-id", "x/y", "--dry-run", "--output", str(tmp_path / "o")]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "tokenizer.json" in result.stderr
