@@ -142,7 +142,6 @@ class AdaModel(AdaPreTrainedModel):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.layers = nn.ModuleList(AdaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.gradient_checkpointing = False
         self._tokenizer = None
         self.post_init()
 
@@ -160,7 +159,6 @@ class AdaModel(AdaPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
     ) -> BaseModelOutputWithPooling | tuple:
         """Encodes a batch; `pooler_output` holds the embedding of each sequence.
 
