@@ -1,0 +1,660 @@
+"""`open-ada bench`: throughput, peak memory and FLOP/s of our encode path against the references, in one run.
+
+Models, all fed the same token ids (MiniLM gets the same texts, or random ids of the same lengths):
+
+- `encode`: `AdaModel.encode_ids` (length-sorted batches under a token budget, results in input order), fp32;
+- `encode-bf16`: the same on a bfloat16 copy of the weights (accuracy against fp32 is recorded too);
+- `plain`: `AdaModel.forward` with the batching a plain Transformers user writes (fixed batch size, input order,
+  right padding to the longest text, attention mask, EOS pooling);
+- `gemma`: `transformers.GemmaModel` with the same dimensions and one key/value head, batched like `plain`,
+  last-token pooling; random weights (throughput does not depend on their values);
+- `minilm`: all-MiniLM-L6-v2 through sentence-transformers, a real embedding model of similar size.
+
+Workloads: fixed lengths (random ids, a fixed token budget per batch) and a mixed-length corpus (STS-B test
+sentences and retrieval documents from the shared data). Also measured: the machine's GEMM ceiling (fp32 and
+bf16 `torch.mm`), each model's analytic matmul FLOP/s as a fraction of it, and the peak memory of one long input
+at several lengths next to the size of a T x T attention matrix per head. Peak memory is what an outside observer
+sees: the process's peak resident set (VmHWM, reset before each measurement) minus its resident set before it.
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import gc
+import json
+import math
+import os
+import platform
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import transformers
+
+from configuration_ada import AdaConfig
+from modeling_ada import AdaModel, length_batches
+from open_ada import DEFAULT_MODEL
+from open_ada.data import DATA_DIR, read_retrieval, read_stsb, retrieval_set_names
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CONFIG = REPO_ROOT / "configs" / "open-ada-small.json"
+SHAPE_KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "intermediate_size",
+)
+# A tiny model and tiny workloads: the whole smoke run takes seconds of compute (imports aside).
+SMOKE_SHAPE = dict(
+    vocab_size=300,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=1,
+    intermediate_size=64,
+)
+ALL_MODELS = ("encode", "encode-bf16", "plain", "gemma", "minilm")
+# Fixed-length runs at 2048 and 8192 need this many positions; all-MiniLM-L6-v2 has 512.
+LONG_POSITIONS = 8192
+MINILM_POSITIONS = 512
+
+
+def add_arguments(p) -> None:
+    p.add_argument(
+        "--model", default=str(DEFAULT_MODEL), help="trained model folder (tokenizer and mixed-corpus weights)"
+    )
+    p.add_argument("--lengths", type=int, nargs="+", default=[32, 128, 512, 2048, 8192], help="fixed input lengths")
+    p.add_argument(
+        "--memory-lengths", type=int, nargs="+", default=[1024, 2048, 4096, 8192], help="long-context lengths"
+    )
+    p.add_argument("--seconds-per-case", type=float, default=3.0, help="timed repetitions per case stop after this")
+    p.add_argument(
+        "--batch-tokens", type=int, default=8192, help="tokens per batch at fixed lengths (batch 1 at 8192)"
+    )
+    p.add_argument("--plain-batch-size", type=int, default=32, help="texts per batch of the plain/gemma/minilm paths")
+    p.add_argument(
+        "--corpus-size", type=int, default=2048, help="texts in the mixed corpus (half STS-B, half documents)"
+    )
+    p.add_argument("--models", nargs="+", choices=ALL_MODELS, default=list(ALL_MODELS))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument(
+        "--output", default="results/bench.json", help="JSON file; the markdown table goes next to it (.md)"
+    )
+    p.add_argument("--smoke", action="store_true", help="tiny model and workloads, for CI")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Measurement primitives
+
+
+@dataclass
+class Workload:
+    name: str
+    ids: list[list[int]]  # our tokenizer's ids, each ending in EOS; Ada and Gemma get exactly these
+    texts: list[str] | None  # the raw texts (mixed corpus) for MiniLM; None: MiniLM gets random ids of equal lengths
+    batch_size: int  # texts per batch of the plain paths
+    batch_tokens: int  # padded-token budget per batch of the encode path
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(x) for x in self.ids)
+
+    def head(self, n: int) -> Workload:
+        texts = self.texts[:n] if self.texts is not None else None
+        return Workload(self.name, self.ids[:n], texts, self.batch_size, self.batch_tokens)
+
+
+@dataclass
+class Result:
+    model: str
+    workload: str
+    dtype: str
+    texts: int
+    tokens: int  # real (unpadded) tokens the model saw; MiniLM counts its own tokenizer's tokens
+    repetitions: int
+    seconds: float
+    tokens_per_s: float
+    texts_per_s: float
+    peak_memory_mb: float
+    flops: float  # analytic matmul FLOPs per pass over real tokens
+    flops_per_s: float
+    fraction_of_ceiling: float  # flops_per_s / the measured GEMM ceiling of `dtype`
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+class PeakMemory:
+    """Peak memory of a block in MiB, as an outside observer sees it.
+
+    CPU: the peak resident set (VmHWM, reset through /proc/self/clear_refs) minus the resident set at entry, after
+    freed heap was handed back to the system. CUDA: `torch.cuda.max_memory_allocated` minus allocated at entry.
+    """
+
+    def __init__(self, device: str):
+        self.device = device
+        self.mb = 0.0
+
+    def __enter__(self) -> PeakMemory:
+        gc.collect()
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated()
+        else:
+            _malloc_trim()
+            self.start = _status_kib("VmRSS") * 1024
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated()
+        else:
+            peak = _status_kib("VmHWM") * 1024
+        self.mb = max(peak - self.start, 0) / 2**20
+
+
+def _malloc_trim() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: freed memory may stay resident, peaks then read low
+        pass
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(run: Callable[[], object], seconds: float, device: str) -> tuple[int, float, float]:
+    """Runs `run` at least once and until `seconds` have passed; returns (repetitions, seconds, peak MiB of rep 1)."""
+    with PeakMemory(device) as memory:
+        _sync(device)
+        start = time.perf_counter()
+        run()
+        _sync(device)
+    reps, elapsed = 1, time.perf_counter() - start
+    while elapsed < seconds:
+        run()
+        _sync(device)
+        reps, elapsed = reps + 1, time.perf_counter() - start
+    return reps, elapsed, memory.mb
+
+
+def gemm_ceiling(dtype: torch.dtype, n: int, device: str, reps: int = 5) -> float:
+    """Best FLOP/s of an `n x n` by `n x n` `torch.mm` in `dtype` over `reps` runs (after one warm-up)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(reps):
+        _sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# FLOPs (matmuls only, real tokens only: compute spent on padding is waste, not work)
+
+
+def decoder_flops(config, lengths: list[int]) -> float:
+    """Matmul FLOPs of a causal MQA/GEGLU decoder (ours or Gemma) over sequences of `lengths`."""
+    h, d = config.hidden_size, config.head_dim
+    per_layer = 2 * h * config.num_attention_heads * d + 2 * h * config.num_key_value_heads * d
+    per_layer += 3 * h * config.intermediate_size
+    pairs = sum(t * (t + 1) // 2 for t in lengths)  # causal: each query sees itself and the tokens before it
+    attention = 4 * config.num_attention_heads * d * pairs  # QK^T and PV
+    return config.num_hidden_layers * (2 * per_layer * sum(lengths) + attention)
+
+
+def bert_flops(config, lengths: list[int]) -> float:
+    """Matmul FLOPs of a bidirectional BERT encoder (MiniLM) over sequences of `lengths`."""
+    h = config.hidden_size
+    per_layer = 4 * h * h + 2 * h * config.intermediate_size
+    attention = 4 * h * sum(t * t for t in lengths)
+    return config.num_hidden_layers * (2 * per_layer * sum(lengths) + attention)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The models under test: each is `(workload) -> a callable that embeds the whole workload once`
+
+
+def batches(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def pad_right(ids: list[list[int]], pad_id: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(input_ids, attention_mask)` right-padded to the longest row: what a plain Transformers user builds."""
+    width = max(len(x) for x in ids)
+    input_ids = torch.tensor([x + [pad_id] * (width - len(x)) for x in ids], device=device)
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], device=device)
+    return input_ids, mask
+
+
+def last_token(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Right-padded last-token pooling: `(B, T, H) -> (B, H)`."""
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), mask.sum(-1) - 1]
+
+
+def encode_runner(model: AdaModel) -> Callable[[Workload], Callable[[], object]]:
+    def prepare(w: Workload) -> Callable[[], object]:
+        return lambda: model.encode_ids(w.ids, batch_size=max(64, w.batch_size), max_batch_tokens=w.batch_tokens)
+
+    return prepare
+
+
+def padded_runner(model: torch.nn.Module, pool: Callable, pad_id: int) -> Callable[[Workload], Callable[[], object]]:
+    """The plain user's loop: fixed-size batches in input order, right padding, mask, pooling, normalisation."""
+    device = str(model.device)
+
+    @torch.inference_mode()
+    def run(w: Workload) -> list[torch.Tensor]:
+        out = []
+        for batch in batches(w.ids, w.batch_size):
+            input_ids, mask = pad_right(batch, pad_id, device)
+            out.append(F.normalize(pool(model, input_ids, mask).float(), dim=-1).cpu())
+        return out
+
+    return lambda w: lambda: run(w)
+
+
+def ada_pool(model: AdaModel, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return model(input_ids=input_ids, attention_mask=mask).pooler_output
+
+
+def gemma_pool(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return last_token(model(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state, mask)
+
+
+def minilm_runner(st) -> Callable[[Workload], Callable[[], object]]:
+    """Texts through `SentenceTransformer.encode`; fixed lengths as random ids through its forward."""
+    device = str(st.device)
+    vocab = st[0].auto_model.config.vocab_size
+
+    @torch.inference_mode()
+    def run_ids(ids: list[list[int]], batch_size: int) -> list[torch.Tensor]:
+        out = []
+        for batch in batches(ids, batch_size):
+            input_ids, mask = pad_right(batch, 0, device)
+            features = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(mask)}
+            out.append(st(features)["sentence_embedding"].cpu())
+        return out
+
+    def prepare(w: Workload) -> Callable[[], object]:
+        if w.texts is not None:
+            return lambda: st.encode(w.texts, batch_size=w.batch_size, convert_to_numpy=True)
+        rng = random.Random(len(w.ids))
+        ids = [[rng.randrange(1000, vocab) for _ in x] for x in w.ids]
+        return lambda: run_ids(ids, w.batch_size)
+
+    return prepare
+
+
+def build_gemma(config: AdaConfig, device: str) -> torch.nn.Module:
+    """`GemmaModel` with our dimensions: same width, depth, heads, one key/value head, GeGLU size, vocabulary."""
+    gemma_config = transformers.GemmaConfig(
+        vocab_size=config.vocab_size,
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        num_key_value_heads=config.num_key_value_heads,
+        head_dim=config.head_dim,
+        hidden_act="gelu_pytorch_tanh",
+        max_position_embeddings=LONG_POSITIONS,
+        pad_token_id=config.pad_token_id,
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+        attn_implementation="sdpa",
+    )
+    torch.manual_seed(0)
+    return transformers.GemmaModel(gemma_config).eval().to(device)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def load_tokenizer(model_folder: Path, smoke: bool):
+    """The trained model's tokenizer when its folder exists, else a BPE trained on the shared wiki sentences
+    (never on evaluation texts) with the shipped vocabulary size."""
+    if model_folder.exists() and not smoke:
+        return transformers.PreTrainedTokenizerFast.from_pretrained(str(model_folder)), f"trained ({model_folder})"
+    from tokenizer.train_tokenizer import build_tokenizer
+
+    texts = (DATA_DIR / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines()
+    vocab = SMOKE_SHAPE["vocab_size"] if smoke else json.loads(SHIPPED_CONFIG.read_text())["vocab_size"]
+    return build_tokenizer(
+        texts[: 500 if smoke else None], vocab, model_max_length=LONG_POSITIONS
+    ), "wiki-sentences BPE"
+
+
+def mixed_texts(size: int, seed: int = 0) -> list[str]:
+    """Half STS-B test sentences, half retrieval documents (split evenly over the sets), shuffled."""
+    rng = random.Random(seed)
+    sentences = sorted({s for p in read_stsb("test") for s in (p.sentence1, p.sentence2)})
+    names = retrieval_set_names()
+    docs = []
+    for name in names:
+        corpus = sorted(read_retrieval(name).corpus.values())
+        docs += rng.sample(corpus, min(len(corpus), (size - size // 2) // len(names)))
+    texts = rng.sample(sentences, min(len(sentences), size // 2)) + docs
+    rng.shuffle(texts)
+    return texts
+
+
+def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Ids ending in EOS, truncated to `max_length` with the EOS kept, as `AdaModel.tokenize` does."""
+    ids = tokenizer(texts, truncation=True, max_length=max_length + 1)["input_ids"]
+    return [x if len(x) <= max_length else x[: max_length - 1] + x[-1:] for x in ids]
+
+
+def fixed_ids(length: int, count: int, vocab_size: int, eos_id: int, seed: int = 0) -> list[list[int]]:
+    rng = random.Random(seed + length)
+    return [[rng.randrange(3, vocab_size) for _ in range(length - 1)] + [eos_id] for _ in range(count)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The run
+
+
+def bench_config(args) -> AdaConfig:
+    """Random-init shapes: the trained model's (or the shipped training config's) with 8192 positions."""
+    if args.smoke:
+        shape = SMOKE_SHAPE
+    elif Path(args.model).exists():
+        shape = AdaConfig.from_pretrained(args.model).to_dict()
+    else:
+        shape = json.loads(SHIPPED_CONFIG.read_text())
+    return AdaConfig(**{k: shape[k] for k in SHAPE_KEYS}, max_position_embeddings=LONG_POSITIONS)
+
+
+def mixed_model(args, random_model: AdaModel) -> tuple[AdaModel, str, int]:
+    """The model for the mixed corpus, a description of its weights, and its context (the corpus truncation)."""
+    if Path(args.model).exists() and not args.smoke:
+        model = AdaModel.from_pretrained(args.model).eval().to(args.device)
+        return model, f"trained ({args.model})", model.config.max_position_embeddings
+    context = 64 if args.smoke else json.loads(SHIPPED_CONFIG.read_text())["max_position_embeddings"]
+    return random_model, "random init, shipped shapes", context
+
+
+def run_case(name: str, prepare, w: Workload, args, flops: float, ceiling: float, dtype: str, tokens: int) -> Result:
+    prepare(w.head(max(1, min(len(w.ids), w.batch_size))))()  # warm-up: first-call allocations, thread pools
+    reps, seconds, peak = timed(prepare(w), args.seconds_per_case, args.device)
+    return Result(
+        model=name,
+        workload=w.name,
+        dtype=dtype,
+        texts=len(w.ids),
+        tokens=tokens,
+        repetitions=reps,
+        seconds=seconds,
+        tokens_per_s=tokens * reps / seconds,
+        texts_per_s=len(w.ids) * reps / seconds,
+        peak_memory_mb=peak,
+        flops=flops,
+        flops_per_s=flops * reps / seconds,
+        fraction_of_ceiling=flops * reps / seconds / ceiling,
+    )
+
+
+def model_cases(args, config: AdaConfig, models: dict, w: Workload, ceilings: dict, skipped: list) -> list[Result]:
+    """Every selected model on one workload."""
+    results = []
+    for name in args.models:
+        if name == "minilm":
+            lengths = _minilm_lengths(models["minilm_module"], w)
+            if max(lengths) > MINILM_POSITIONS:
+                skipped.append(
+                    {"model": name, "workload": w.name, "reason": f"MiniLM has {MINILM_POSITIONS} positions"}
+                )
+                continue
+            flops = bert_flops(models["minilm_module"][0].auto_model.config, lengths)
+            results.append(run_case(name, models[name], w, args, flops, ceilings["fp32"], "fp32", sum(lengths)))
+            continue
+        dtype = "bf16" if name == "encode-bf16" else "fp32"
+        flops = decoder_flops(models["gemma_module"].config if name == "gemma" else config, [len(x) for x in w.ids])
+        results.append(run_case(name, models[name], w, args, flops, ceilings[dtype], dtype, w.tokens))
+    return results
+
+
+def _minilm_lengths(st, w: Workload) -> list[int]:
+    if w.texts is None:
+        return [len(x) for x in w.ids]
+    return [len(x) for x in st.tokenizer(w.texts, truncation=True, max_length=st.max_seq_length)["input_ids"]]
+
+
+def build_models(args, model: AdaModel, pad_id: int) -> dict:
+    """Runners (name -> workload -> callable) for the selected models around one set of Ada weights, plus the
+    modules they wrap (`gemma_module`, `minilm_module`)."""
+    models = {"encode": encode_runner(model), "plain": padded_runner(model, ada_pool, pad_id)}
+    if "encode-bf16" in args.models:
+        models["encode-bf16"] = encode_runner(copy.deepcopy(model).to(torch.bfloat16))
+    if "gemma" in args.models:
+        models["gemma_module"] = build_gemma(model.config, args.device)
+        models["gemma"] = padded_runner(models["gemma_module"], gemma_pool, pad_id)
+    if "minilm" in args.models:
+        from sentence_transformers import SentenceTransformer
+
+        from open_ada.teacher import teacher_path
+
+        models["minilm_module"] = SentenceTransformer(str(teacher_path("all-MiniLM-L6-v2")), device=args.device)
+        models["minilm"] = minilm_runner(models["minilm_module"])
+    return models
+
+
+def accuracy(model: AdaModel, bf16: AdaModel | None, w: Workload, pad_id: int) -> dict:
+    """Encode vs the plain forward (one text at a time, fp32) and bf16 vs fp32 encode, on the mixed corpus."""
+    fast = model.encode_ids(w.ids, batch_size=64, max_batch_tokens=w.batch_tokens, convert_to_numpy=False)
+    with torch.inference_mode():
+        plain = torch.cat(
+            [F.normalize(ada_pool(model, *pad_right([x], pad_id, str(model.device))), dim=-1) for x in w.ids]
+        )
+    out = {"encode_vs_plain_max_abs_diff": float((fast - plain.float().cpu()).abs().max())}
+    if bf16 is not None:
+        low = bf16.encode_ids(w.ids, batch_size=64, max_batch_tokens=w.batch_tokens, convert_to_numpy=False)
+        out["bf16_vs_fp32_min_cosine"] = float((low * fast).sum(-1).min())
+    return out
+
+
+def long_context(args, model: AdaModel, gemma: torch.nn.Module | None, pad_id: int) -> list[dict]:
+    """Peak memory of one input at each length (encode, plain, Gemma) and encode == plain forward at that length."""
+    rows = []
+    vocab, eos = model.config.vocab_size, model.config.eos_token_id
+    encode_ids = lambda ids: model.encode_ids(ids, normalize=False, convert_to_numpy=False)  # noqa: E731
+    encode_ids(fixed_ids(16, 1, vocab, eos))  # warm-up
+    for length in args.memory_lengths:
+        long, short = fixed_ids(length, 1, vocab, eos)[0], fixed_ids(max(1, length // 3), 1, vocab, eos)[0]
+        with PeakMemory(args.device) as encode_mem:
+            encode_ids([long])
+        with PeakMemory(args.device) as plain_mem, torch.inference_mode():
+            reference = [ada_pool(model, *pad_right([x], pad_id, args.device)).float().cpu() for x in (long, short)]
+        gemma_mb = -1.0  # -1: Gemma not selected
+        if gemma is not None:
+            with PeakMemory(args.device) as gemma_mem, torch.inference_mode():
+                gemma_pool(gemma, *pad_right([long], pad_id, args.device))
+            gemma_mb = gemma_mem.mb
+        together = encode_ids([long, short])  # one right-padded batch holding both
+        rows.append(
+            {
+                "length": length,
+                "encode_peak_mb": encode_mem.mb,
+                "plain_peak_mb": plain_mem.mb,
+                "gemma_peak_mb": gemma_mb,
+                "attention_matrix_mb": model.config.num_attention_heads * length**2 * 4 / 2**20,
+                "encode_vs_plain_max_abs_diff": float((together - torch.cat(reference)).abs().max()),
+            }
+        )
+    return rows
+
+
+def padding(w: Workload) -> dict[str, float]:
+    """Share of padded positions under encode's length-sorted batches and under the plain fixed-size batches."""
+    lengths = [len(x) for x in w.ids]
+    sorted_batches = length_batches(lengths, max(64, w.batch_size), w.batch_tokens)
+    plain_batches = batches(list(range(len(lengths))), w.batch_size)
+
+    def share(groups: list[list[int]]) -> float:
+        padded = sum(len(g) * max(lengths[i] for i in g) for g in groups)
+        return 1 - sum(lengths) / padded
+
+    return {"encode_padding_fraction": share(sorted_batches), "plain_padding_fraction": share(plain_batches)}
+
+
+def machine_info(device: str) -> dict:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor() or "unknown",
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else "none",
+        "load_average_at_start": list(os.getloadavg()),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def ratios(results: list[Result]) -> dict[str, dict[str, float]]:
+    """texts/s of `encode` over each other model, per workload (same texts for all, so texts/s is comparable)."""
+    by_case = {(r.workload, r.model): r.texts_per_s for r in results}
+    out: dict[str, dict[str, float]] = {}
+    for (workload, model), rate in by_case.items():
+        if model != "encode" and (workload, "encode") in by_case:
+            out.setdefault(workload, {})[f"encode/{model}"] = by_case[(workload, "encode")] / rate
+    return out
+
+
+def main(args) -> int:
+    if args.smoke:
+        args.lengths, args.memory_lengths, args.corpus_size = [16, 64], [32, 64], 24
+        args.seconds_per_case, args.batch_tokens, args.plain_batch_size = 0.0, 128, 8
+    torch.manual_seed(0)
+    tokenizer, tokenizer_source = load_tokenizer(Path(args.model), args.smoke)
+    config = bench_config(args)
+    config.pad_token_id, config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
+    model = AdaModel(config).eval().to(args.device)
+    mixed, weights, context = mixed_model(args, model)
+    pad_id = tokenizer.pad_token_id
+
+    ceiling_n = 256 if args.smoke else 2048
+    ceilings = {"fp32": gemm_ceiling(torch.float32, ceiling_n, args.device)}
+    ceilings["bf16"] = gemm_ceiling(torch.bfloat16, ceiling_n, args.device)
+
+    workloads = [
+        Workload(
+            f"fixed-{n}",
+            fixed_ids(n, max(1, args.batch_tokens // n), config.vocab_size, config.eos_token_id),
+            None,
+            max(1, args.batch_tokens // n),
+            max(args.batch_tokens, n),
+        )
+        for n in args.lengths
+    ]
+    texts = mixed_texts(args.corpus_size)
+    corpus = Workload("mixed", tokenize(tokenizer, texts, context), texts, args.plain_batch_size, 16384)
+
+    skipped: list[dict] = []
+    fixed_models = build_models(args, model, pad_id)
+    results = [r for w in workloads for r in model_cases(args, config, fixed_models, w, ceilings, skipped)]
+    mixed_models = fixed_models if mixed is model else build_models(args, mixed, pad_id)
+    results += model_cases(args, mixed.config, mixed_models, corpus, ceilings, skipped)
+
+    bf16 = copy.deepcopy(mixed).to(torch.bfloat16) if "encode-bf16" in args.models else None
+    gemma = fixed_models.get("gemma_module")
+    report = {
+        "command": "open-ada bench " + " ".join(getattr(args, "argv", [])[1:]),
+        "machine": machine_info(args.device),
+        "weights": {"fixed": "random init, shipped shapes, 8192 positions", "mixed": weights, "gemma": "random init"},
+        "tokenizer": tokenizer_source,
+        "config": {k: getattr(config, k) for k in SHAPE_KEYS},
+        "mixed_corpus": {"texts": len(texts), "tokens": corpus.tokens, "truncated_to": context, **padding(corpus)},
+        "gemm_ceiling_flops": ceilings,
+        "results": [asdict(r) for r in results],
+        "ratios": ratios(results),
+        "accuracy": accuracy(mixed, bf16, corpus, pad_id),
+        "long_context": long_context(args, model, gemma, pad_id),
+        "skipped": skipped,
+    }
+    write_report(report, Path(args.output))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reporting
+
+
+def markdown(report: dict) -> str:
+    m, mc = report["machine"], report["mixed_corpus"]
+    lines = [
+        f"Command: `{report['command']}`  ",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, device {m['device']} "
+        f"({m['gpu']}), torch {m['torch']}, transformers {m['transformers']}, load average at start "
+        f"{m['load_average_at_start'][0]:.1f}, {m['date']}  ",
+        f"Weights: fixed lengths {report['weights']['fixed']}; mixed corpus {report['weights']['mixed']}; Gemma "
+        f"{report['weights']['gemma']}. Tokenizer: {report['tokenizer']}.  ",
+        "GEMM ceiling: "
+        + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in report["gemm_ceiling_flops"].items())
+        + "  ",
+        f"Mixed corpus: {mc['texts']} texts, {mc['tokens']} tokens "
+        f"(truncated to {report['mixed_corpus']['truncated_to']}); padding {mc['encode_padding_fraction']:.1%} "
+        f"under encode's batches, {mc['plain_padding_fraction']:.1%} under plain batches. Accuracy: "
+        + ", ".join(f"{k} {v:.2g}" for k, v in report["accuracy"].items()),
+        "",
+        "| workload | model | dtype | tokens/s | texts/s | peak MiB | GFLOP/s | of ceiling | encode / this |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        ratio = report["ratios"].get(r["workload"], {}).get(f"encode/{r['model']}")
+        lines.append(
+            f"| {r['workload']} | {r['model']} | {r['dtype']} | {r['tokens_per_s']:,.0f} | {r['texts_per_s']:,.1f} | "
+            f"{r['peak_memory_mb']:,.1f} | {r['flops_per_s'] / 1e9:,.2f} | {r['fraction_of_ceiling']:.0%} | "
+            f"{'' if ratio is None else f'{ratio:.2f}x'} |"
+        )
+    lines += [
+        "",
+        "| long input (tokens) | encode peak MiB | plain peak MiB | Gemma peak MiB | T x T attention per layer MiB | "
+        "encode vs plain max abs diff |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["long_context"]:
+        lines.append(
+            f"| {row['length']} | {row['encode_peak_mb']:,.1f} | {row['plain_peak_mb']:,.1f} | "
+            f"{row['gemma_peak_mb']:,.1f} | {row['attention_matrix_mb']:,.1f} | {row['encode_vs_plain_max_abs_diff']:.1e} |"
+        )
+    lines += [f"\nSkipped: {s['model']} on {s['workload']} ({s['reason']})" for s in report["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    output.with_suffix(".md").write_text(table)
+    print(table)
+    print(f"wrote {output} and {output.with_suffix('.md')}")

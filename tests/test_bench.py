@@ -1,0 +1,155 @@
+"""`open-ada bench` (smoke mode end to end, its FLOP counts and memory probe) and the long-input encode paths."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from torch.utils.flop_counter import FlopCounterMode
+
+from conftest import ROOT, tiny_config
+from modeling_ada import AdaModel
+from open_ada.bench import ALL_MODELS, PeakMemory, bert_flops, build_gemma, decoder_flops, fixed_ids
+
+
+@pytest.fixture(scope="module")
+def smoke_report(tmp_path_factory):
+    output = tmp_path_factory.mktemp("bench") / "bench.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "open_ada.cli", "bench", "--smoke", "--output", str(output)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(output.read_text()), output
+
+
+def leaves(value, path="report"):
+    """Every scalar of a JSON value with its path."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from leaves(item, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+def test_smoke_report_has_every_field_filled(smoke_report):
+    report, _ = smoke_report
+    for path, value in leaves(report):
+        assert value is not None and value != "", f"{path} is empty"
+        if isinstance(value, float):
+            assert math.isfinite(value), f"{path} is {value}"
+    for key in (
+        "command",
+        "machine",
+        "weights",
+        "gemm_ceiling_flops",
+        "results",
+        "ratios",
+        "accuracy",
+        "long_context",
+    ):
+        assert report[key], f"{key} is missing or empty"
+    assert report["machine"]["cpu"] and report["machine"]["torch_threads"] >= 1
+
+
+def test_smoke_report_covers_every_model_and_workload(smoke_report):
+    report, _ = smoke_report
+    cases = {(r["workload"], r["model"]) for r in report["results"]}
+    skipped = {(s["workload"], s["model"]) for s in report["skipped"]}
+    workloads = {r["workload"] for r in report["results"]}
+    assert workloads == {"fixed-16", "fixed-64", "mixed"}
+    assert {(w, m) for w in workloads for m in ALL_MODELS} == cases | skipped
+    for r in report["results"]:
+        assert r["tokens_per_s"] > 0 and r["texts_per_s"] > 0 and r["flops_per_s"] > 0 and r["peak_memory_mb"] >= 0
+        assert r["fraction_of_ceiling"] == pytest.approx(r["flops_per_s"] / report["gemm_ceiling_flops"][r["dtype"]])
+    for workload, ratios in report["ratios"].items():
+        assert set(ratios) == {f"encode/{m}" for (w, m) in cases if w == workload and m != "encode"}
+        assert all(v > 0 for v in ratios.values())
+
+
+def test_smoke_report_checks_accuracy_and_long_context(smoke_report):
+    report, output = smoke_report
+    assert report["accuracy"]["encode_vs_plain_max_abs_diff"] <= 1e-5
+    assert report["accuracy"]["bf16_vs_fp32_min_cosine"] > 0.9
+    assert [row["length"] for row in report["long_context"]] == [32, 64]
+    for row in report["long_context"]:
+        assert row["encode_vs_plain_max_abs_diff"] <= 1e-5
+        assert row["attention_matrix_mb"] == pytest.approx(4 * row["length"] ** 2 * 4 / 2**20)  # 4 heads, fp32
+    table = output.with_suffix(".md").read_text()
+    assert "| mixed | encode | fp32 |" in table and "| 64 |" in table
+
+
+def count_flops(model: torch.nn.Module, input_ids: torch.Tensor, **kwargs) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(input_ids=input_ids, **kwargs)
+    return counter.get_total_flops()
+
+
+def test_decoder_flops_match_counted_matmuls():
+    # Eager attention computes the full T x T scores (masked afterwards); the analytic count keeps the causal half.
+    config = tiny_config()
+    gemma = build_gemma(config, "cpu")
+    gemma.config._attn_implementation = "eager"
+    batch, length = 3, 8
+    counted = count_flops(gemma, torch.randint(3, 300, (batch, length)), use_cache=False)
+    masked_half = 4 * config.num_hidden_layers * config.num_attention_heads * config.head_dim * batch
+    masked_half *= length * length - length * (length + 1) // 2
+    assert counted == decoder_flops(config, [length] * batch) + masked_half
+    # Ours has the same matmuls (SDPA is not counted by FlopCounterMode on CPU; length 1 makes attention 1 x 1).
+    ours = AdaModel(config).eval()
+    attention = 4 * config.num_hidden_layers * config.num_attention_heads * config.head_dim * batch
+    assert count_flops(ours, torch.randint(3, 300, (batch, 1))) == decoder_flops(config, [1] * batch) - attention
+
+
+def test_bert_flops_match_counted_matmuls():
+    config = transformers.BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
+    )
+    config._attn_implementation = "eager"
+    bert = transformers.BertModel(config, add_pooling_layer=False).eval()
+    assert count_flops(bert, torch.randint(3, 100, (3, 8))) == bert_flops(config, [8] * 3)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="peak resident set needs Linux /proc")
+def test_peak_memory_sees_a_block_allocation_but_not_earlier_ones():
+    before = torch.ones(32 * 2**20 // 4)  # 32 MiB resident before the block: not part of its peak
+    with PeakMemory("cpu") as memory:
+        inside = torch.ones(64 * 2**20 // 4)
+        del inside
+    assert 60 <= memory.mb < 90, memory.mb
+    assert before.sum() > 0
+
+
+def test_long_input_encode_equals_plain_forward():
+    torch.manual_seed(0)
+    model = AdaModel(tiny_config(max_position_embeddings=2048)).eval()
+    ids = fixed_ids(2048, 1, 300, 2) + fixed_ids(700, 2, 300, 2) + fixed_ids(5, 1, 300, 2)
+    fast = model.encode_ids(ids, normalize=False, max_batch_tokens=4096, convert_to_numpy=False)
+    with torch.no_grad():
+        plain = torch.cat([model(input_ids=torch.tensor([x])).pooler_output for x in ids])
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=0)
+
+
+def test_single_long_string_is_truncated_with_a_warning(model_folder, caplog):
+    model = AdaModel.from_pretrained(model_folder).eval()
+    long_text = "The quick brown fox jumps over the lazy dog. " * 40  # far over the 64-token limit
+    caplog.set_level("WARNING")
+    one = model.encode(long_text)
+    assert one.shape == (model.config.hidden_size,)
+    assert "truncated" in caplog.text
+    np.testing.assert_allclose(one, model.encode([long_text, "short"])[0], atol=1e-6)
+    with pytest.raises(ValueError, match="longer than max_length"):
+        model.encode(long_text, truncate=False)
