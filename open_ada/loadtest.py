@@ -1,0 +1,267 @@
+"""`open-ada loadtest`: bounded concurrent load on a running `open-ada serve`, every response checked against
+offline `encode` of the same model folder.
+
+    open-ada serve &
+    open-ada loadtest --url http://127.0.0.1:8000 --concurrency 8 --seconds 20 --texts-from stsb
+
+N client threads post for T seconds (loopback only, both capped); the report gives requests/s, tokens/s, p50/p99
+latency, errors (any non-200, failed connection or vector off by more than 1e-5) and the ratio of served to
+offline encode throughput. It prints a markdown table and, with --output, writes the same numbers as JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import ipaddress
+import json
+import os
+import random
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+MAX_CONCURRENCY = 64
+MAX_SECONDS = 300
+TOLERANCE = 1e-5  # served and offline vectors come from the same kernels; only batching order differs
+
+
+def add_arguments(p) -> None:
+    """Flags of `open-ada loadtest`."""
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the server's base URL (loopback only)")
+    p.add_argument("--model", help="the model folder the server serves, for the offline reference (default: shipped)")
+    p.add_argument("--concurrency", type=int, default=8, help=f"client threads (at most {MAX_CONCURRENCY})")
+    p.add_argument("--seconds", type=float, default=20.0, help=f"how long to send requests (at most {MAX_SECONDS})")
+    p.add_argument("--inputs-per-request", type=int, default=1, help="texts per request (OpenAI allows 2048)")
+    p.add_argument("--texts-from", default="stsb", help="'stsb' (STS-B test sentences) or a file, one text a line")
+    p.add_argument("--api-key", default=os.environ.get("OPEN_ADA_API_KEY"), help="default: $OPEN_ADA_API_KEY")
+    p.add_argument("--output", help="write the report as JSON here")
+
+
+@dataclass
+class Result:
+    """One request as a client saw it."""
+
+    latency: float
+    tokens: int = 0
+    inputs: int = 0
+    error: str | None = None
+    max_abs_diff: float = 0.0
+
+
+def check_url(url: str) -> tuple[str, int]:
+    """`(host, port)` of an `http://` URL on this machine.
+
+    Raises:
+        ValueError: Not plain http, or a host that is not loopback (the load check never leaves the machine).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme != "http":
+        raise ValueError(f"--url must be http://127.0.0.1:PORT (plain http on loopback), got {url!r}")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"--url must point at this machine (127.0.0.1, ::1 or localhost), got host {host!r}")
+    return host, parts.port or 80
+
+
+def read_texts(source: str) -> list[str]:
+    """Distinct non-empty texts: STS-B test sentences (`'stsb'`) or the lines of a file."""
+    if source == "stsb":
+        from open_ada.data import read_stsb
+
+        texts = [t for pair in read_stsb("test") for t in (pair.sentence1, pair.sentence2)]
+    else:
+        texts = Path(source).read_text(encoding="utf-8").split("\n")
+    return list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+
+
+class Client:
+    """A keep-alive HTTP connection posting JSON, as a client library would hold one."""
+
+    def __init__(self, host: str, port: int, api_key: str | None, timeout: float = 60.0):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.headers = {"Content-Type": "application/json"}
+        if api_key:
+            self.headers["Authorization"] = f"Bearer {api_key}"
+        self.conn = None
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            self.conn.request(method, path, json.dumps(body) if body is not None else None, self.headers)
+            response = self.conn.getresponse()
+            return response.status, json.loads(response.read())
+        except Exception:
+            self.conn.close()
+            self.conn = None  # reconnect on the next request
+            raise
+
+
+def client_loop(
+    client: Client,
+    model: str,
+    texts: list[str],
+    reference: np.ndarray,
+    inputs_per_request: int,
+    deadline: float,
+    seed: int,
+) -> list[Result]:
+    """Posts random batches of `texts` until `deadline`; checks every vector against `reference`."""
+    rng = random.Random(seed)
+    results = []
+    while time.perf_counter() < deadline:
+        picks = rng.sample(range(len(texts)), min(inputs_per_request, len(texts)))
+        body = {"model": model, "input": [texts[i] for i in picks], "encoding_format": "base64"}
+        start = time.perf_counter()
+        try:
+            status, payload = client.request("POST", "/v1/embeddings", body)
+        except Exception as err:
+            results.append(Result(time.perf_counter() - start, error=f"{type(err).__name__}: {err}"))
+            continue
+        result = Result(time.perf_counter() - start, inputs=len(picks))
+        if status != 200:
+            result.error = f"HTTP {status}: {payload.get('error', {}).get('message')}"
+        else:
+            result.tokens = payload["usage"]["total_tokens"]
+            served = np.stack([np.frombuffer(base64.b64decode(d["embedding"]), "<f4") for d in payload["data"]])
+            result.max_abs_diff = float(np.abs(served - reference[picks]).max())
+            if result.max_abs_diff > TOLERANCE:
+                result.error = f"vectors differ from offline encode by {result.max_abs_diff:.2e}"
+        results.append(result)
+    return results
+
+
+def offline_throughput(model, texts: list[str], min_seconds: float = 1.0) -> tuple[np.ndarray, float]:
+    """Offline `encode` of `texts` (the reference vectors) and its tokens per second, timed over repeated passes
+    until `min_seconds` have passed, so that a small text pool still gives a stable number."""
+    limit = min(8191, model.config.max_position_embeddings, model.tokenizer.model_max_length)  # the server's limit
+    tokens = sum(len(x) for x in model.tokenize(texts, max_length=limit))
+    model.encode(texts[:64], max_length=limit)  # warm-up
+    start, passes = time.perf_counter(), 0
+    while passes == 0 or time.perf_counter() - start < min_seconds:
+        reference = model.encode(texts, max_length=limit)
+        passes += 1
+    return reference, tokens * passes / (time.perf_counter() - start)
+
+
+def summarize(results: list[Result], seconds: float, offline_tokens_per_s: float) -> dict:
+    """The report: throughput, latency percentiles, errors and the served/offline throughput ratio."""
+    ok = [r for r in results if r.error is None]
+    latencies = np.array([r.latency for r in results]) * 1000 if results else np.zeros(1)
+    tokens_per_s = sum(r.tokens for r in ok) / seconds
+    errors = [r.error for r in results if r.error is not None]
+    return {
+        "requests": len(results),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "requests_per_s": len(ok) / seconds,
+        "inputs_per_s": sum(r.inputs for r in ok) / seconds,
+        "tokens_per_s": tokens_per_s,
+        "latency_p50_ms": float(np.percentile(latencies, 50)),
+        "latency_p99_ms": float(np.percentile(latencies, 99)),
+        "max_abs_diff": max((r.max_abs_diff for r in results), default=0.0),
+        "offline_tokens_per_s": offline_tokens_per_s,
+        "served_over_offline": tokens_per_s / offline_tokens_per_s,
+    }
+
+
+def markdown_table(report: dict) -> str:
+    columns = [
+        ("clients", "concurrency", "{}"),
+        ("inputs/request", "inputs_per_request", "{}"),
+        ("requests/s", "requests_per_s", "{:.1f}"),
+        ("tokens/s", "tokens_per_s", "{:.0f}"),
+        ("p50 ms", "latency_p50_ms", "{:.1f}"),
+        ("p99 ms", "latency_p99_ms", "{:.1f}"),
+        ("errors", "errors", "{}"),
+        ("offline tokens/s", "offline_tokens_per_s", "{:.0f}"),
+        ("served/offline", "served_over_offline", "{:.2f}"),
+    ]
+    header = "| " + " | ".join(c[0] for c in columns) + " |"
+    rule = "|" + "|".join("---:" for _ in columns) + "|"
+    row = "| " + " | ".join(fmt.format(report[key]) for _, key, fmt in columns) + " |"
+    return "\n".join([header, rule, row])
+
+
+def main(args) -> int:
+    """Runs the bounded load and prints its table; exit code 1 if any request failed or differed from encode."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        host, port = check_url(args.url)
+        if not 1 <= args.concurrency <= MAX_CONCURRENCY or not 0 < args.seconds <= MAX_SECONDS:
+            raise ValueError(
+                f"--concurrency must be in [1, {MAX_CONCURRENCY}] and --seconds in (0, {MAX_SECONDS}], "
+                f"got {args.concurrency} and {args.seconds}"
+            )
+        if not 1 <= args.inputs_per_request <= 2048:
+            raise ValueError(f"--inputs-per-request must be in [1, 2048], got {args.inputs_per_request}")
+        texts = read_texts(args.texts_from)
+        if not texts:
+            raise ValueError(f"no texts in {args.texts_from!r}")
+    except (ValueError, OSError) as err:
+        print(f"open-ada loadtest: {err}", file=sys.stderr)
+        return 2
+
+    from transformers import AutoModel
+
+    from open_ada import DEFAULT_MODEL
+
+    try:
+        status, models = Client(host, port, args.api_key).request("GET", "/v1/models")
+    except OSError as err:
+        print(f"open-ada loadtest: no server at {args.url}: {err}", file=sys.stderr)
+        return 2
+    if status != 200:
+        print(f"open-ada loadtest: GET /v1/models answered {status}: {models}", file=sys.stderr)
+        return 2
+    served = models["data"][0]["id"]
+
+    model = AutoModel.from_pretrained(args.model or str(DEFAULT_MODEL), trust_remote_code=True).eval()
+    reference, offline_tokens_per_s = offline_throughput(model, texts)
+    print(f"offline encode: {len(texts)} texts, {offline_tokens_per_s:.0f} tokens/s; loading {args.url} ...")
+
+    start = time.perf_counter()
+    deadline = start + args.seconds
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        futures = [
+            pool.submit(
+                client_loop,
+                Client(host, port, args.api_key),
+                served,
+                texts,
+                reference,
+                args.inputs_per_request,
+                deadline,
+                seed,
+            )
+            for seed in range(args.concurrency)
+        ]
+        results = [r for f in futures for r in f.result()]
+    elapsed = time.perf_counter() - start
+
+    report = {
+        "url": args.url,
+        "model": served,
+        "concurrency": args.concurrency,
+        "seconds": elapsed,
+        "inputs_per_request": args.inputs_per_request,
+        "texts": len(texts),
+        **summarize(results, elapsed, offline_tokens_per_s),
+    }
+    print(markdown_table(report))
+    if report["errors"]:
+        print(f"{report['errors']} of {report['requests']} requests failed; first: {report['first_error']}")
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 1 if report["errors"] else 0
