@@ -7,7 +7,6 @@ The text embedding is the final hidden state at the EOS token that the tokenizer
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import torch
@@ -46,8 +45,16 @@ class AdaAttention(nn.Module):
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         batch_size, seq_len, _ = hidden_states.shape
         q = self.q_proj(hidden_states).view(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(hidden_states).view(batch_size, seq_len, self.num_key_value_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(hidden_states).view(batch_size, seq_len, self.num_key_value_heads, self.head_dim).transpose(1, 2)
+        k = (
+            self.k_proj(hidden_states)
+            .view(batch_size, seq_len, self.num_key_value_heads, self.head_dim)
+            .transpose(1, 2)
+        )
+        v = (
+            self.v_proj(hidden_states)
+            .view(batch_size, seq_len, self.num_key_value_heads, self.head_dim)
+            .transpose(1, 2)
+        )
         # q: (B, H, T, D); k, v: (B, KV, T, D). enable_gqa lets the kernel share each key/value head across its
         # query heads instead of materialising a copy per head. Without a mask the causal flash kernel runs.
         out = F.scaled_dot_product_attention(
@@ -88,7 +95,9 @@ class AdaDecoderLayer(GradientCheckpointingLayer):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        hidden_states = hidden_states + self.dropout(self.self_attn(self.input_layernorm(hidden_states), attention_mask))
+        hidden_states = hidden_states + self.dropout(
+            self.self_attn(self.input_layernorm(hidden_states), attention_mask)
+        )
         return hidden_states + self.dropout(self.mlp(self.post_attention_layernorm(hidden_states)))
 
 
@@ -221,7 +230,9 @@ class AdaModel(AdaPreTrainedModel):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
         if input_ids is not None:
             if not isinstance(input_ids, torch.Tensor):
-                raise TypeError(f"input_ids must be a torch.Tensor of integer token ids, got {type(input_ids).__name__}")
+                raise TypeError(
+                    f"input_ids must be a torch.Tensor of integer token ids, got {type(input_ids).__name__}"
+                )
             if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
                 raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
             if input_ids.dim() != 2:
@@ -284,7 +295,9 @@ class AdaModel(AdaPreTrainedModel):
         causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=keep.device).tril()
         # Padding queries may look anywhere: their outputs are never used, and a fully masked row would be NaN.
         allowed = (causal & keep[:, None, None, :]) | ~keep[:, None, :, None]  # (B, 1, T, T)
-        return torch.zeros(allowed.shape, dtype=dtype, device=keep.device).masked_fill(~allowed, torch.finfo(dtype).min)
+        return torch.zeros(allowed.shape, dtype=dtype, device=keep.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min
+        )
 
     # ---------------------------------------------------------------------------------------------------------
     # Inference
@@ -350,7 +363,9 @@ class AdaModel(AdaPreTrainedModel):
         max_length = limit if max_length is None else max_length
         if not isinstance(max_length, int) or not 1 <= max_length <= limit:
             raise ValueError(f"max_length must be an integer in [1, {limit}], got {max_length!r}")
-        if dimensions is not None and (not isinstance(dimensions, int) or not 1 <= dimensions <= self.config.hidden_size):
+        if dimensions is not None and (
+            not isinstance(dimensions, int) or not 1 <= dimensions <= self.config.hidden_size
+        ):
             raise ValueError(f"dimensions must be an integer in [1, {self.config.hidden_size}], got {dimensions!r}")
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError(f"batch_size and max_batch_tokens must be positive, got {batch_size}, {max_batch_tokens}")

@@ -39,20 +39,38 @@ REQUIRED = (
 ROOT = Path(__file__).resolve().parent
 
 
-def build_folder(model_dir: Path, output: Path, repo_id: str, results: dict | None = None) -> Path:
-    """Copies the model folder to `output`, refreshes the code files from this checkout and writes the card."""
+def build_folder(
+    model_dir: Path,
+    output: Path,
+    repo_id: str,
+    results: dict | None = None,
+    train_config: dict | None = None,
+    notes: str = "",
+    storage_dtype: str | None = None,
+) -> Path:
+    """Writes the Hub folder `output` from `model_dir` (in place when they are the same folder): weights
+    (re-stored in `storage_dtype` if given), the code files of this checkout, and the model card."""
     from open_ada.card import render_card
 
-    if output.exists():
-        shutil.rmtree(output)
-    shutil.copytree(model_dir, output, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+    if output.resolve() != model_dir.resolve():
+        if output.exists():
+            shutil.rmtree(output)
+        shutil.copytree(model_dir, output, ignore=shutil.ignore_patterns("__pycache__", ".*", "README.md"))
+    if storage_dtype:
+        import torch
+        from transformers import AutoModel
+
+        import open_ada  # noqa: F401
+        from open_ada.folder import save_model_folder
+
+        model = AutoModel.from_pretrained(output, dtype=torch.float32)
+        save_model_folder(model, model.tokenizer, output, storage_dtype=getattr(torch, storage_dtype))
     for name in ("configuration_ada.py", "modeling_ada.py"):  # the code the weights were checked against
         shutil.copyfile(ROOT / name, output / name)
     (output / "2_Normalize").mkdir(exist_ok=True)
-    if not (model_dir / "README.md").exists() or results:
-        config_file = model_dir / "train_config.json"
-        train_config = json.loads(config_file.read_text()) if config_file.exists() else None
-        render_card(output, repo_id, results=results, train_config=train_config).save(output / "README.md")
+    summary, _, training = notes.partition("\n## Training\n")
+    render_card(output, repo_id, results=results, train_config=train_config, summary=summary.strip(),
+                training_notes=training.strip()).save(output / "README.md")  # fmt: skip
     return output
 
 
@@ -86,14 +104,18 @@ def validate_folder(folder: Path) -> None:
         raise ValueError(f"{folder} does not load with trust_remote_code=True:\n{result.stderr[-3000:]}")
 
 
-def upload(folder: Path, repo_id: str, private: bool, revision: str | None, commit_message: str, token: str | None) -> str:
+def upload(
+    folder: Path, repo_id: str, private: bool, revision: str | None, commit_message: str, token: str | None
+) -> str:
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     if revision:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, revision=revision, commit_message=commit_message)
+    info = api.upload_folder(
+        folder_path=str(folder), repo_id=repo_id, revision=revision, commit_message=commit_message
+    )
     return str(info)
 
 
@@ -102,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_dir", type=Path, help="a model folder written by open-ada (train or save_model_folder)")
     parser.add_argument("--repo-id", required=True, help="e.g. my-org/open-ada-small")
     parser.add_argument("--results", type=Path, help="JSON from `open-ada evaluate`, rendered into the model card")
+    parser.add_argument("--train-config", type=Path, help="the training config, recorded in the model card")
+    parser.add_argument("--notes", type=Path, help="markdown for the card: a summary, then '## Training' notes")
+    parser.add_argument("--storage-dtype", choices=["float16", "bfloat16"], help="store the weights in this dtype")
     parser.add_argument("--output", type=Path, help="where to build the Hub folder (default: a temporary folder)")
     parser.add_argument("--private", action="store_true")
     parser.add_argument("--revision", help="branch to upload to (created if missing)")
@@ -113,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.model_dir / "config.json").exists():
         parser.error(f"{args.model_dir} is not a model folder (no config.json)")
     results = json.loads(args.results.read_text()) if args.results else None
+    train_config = json.loads(args.train_config.read_text()) if args.train_config else None
+    notes = args.notes.read_text() if args.notes else ""
     output = args.output or Path(tempfile.mkdtemp(prefix="open-ada-hub-"))
-    folder = build_folder(args.model_dir, output, args.repo_id, results)
+    folder = build_folder(args.model_dir, output, args.repo_id, results, train_config, notes, args.storage_dtype)
     validate_folder(folder)
     logger.info(f"built and validated {folder}: {sorted(p.name for p in folder.iterdir())}")
     if args.dry_run:

@@ -67,7 +67,6 @@ def render_card(
     repo_id: str,
     results: dict | None = None,
     train_config: dict | None = None,
-    train_command: str | None = None,
     summary: str = "",
     training_notes: str = "",
 ) -> ModelCard:
@@ -77,7 +76,7 @@ def render_card(
         model_dir: The model folder (reads `config.json` and `model.safetensors`).
         repo_id: The Hub repository id shown in the usage examples.
         results: The JSON written by `open-ada evaluate` (optional); its rows become a table and Hub eval results.
-        train_config: The training config (optional), shown verbatim with `train_command`.
+        train_config: The training config (optional), shown verbatim.
         summary: A sentence or two on what this model is.
         training_notes: Further notes on how it was trained (data, initialisation, what was tried).
     """
@@ -94,14 +93,26 @@ def render_card(
         ours = results["results"][0]
         for split, score in ours["stsb"].items():
             eval_results.append(
-                EvalResult(task_type="STS", dataset_type="mteb/stsbenchmark-sts", dataset_name="STS Benchmark",
-                           dataset_split=split, metric_type="spearman", metric_name="Spearman (cosine) x100",
-                           metric_value=round(score, 2))  # fmt: skip
+                EvalResult(
+                    task_type="STS",
+                    dataset_type="mteb/stsbenchmark-sts",
+                    dataset_name="STS Benchmark",
+                    dataset_split=split,
+                    metric_type="spearman",
+                    metric_name="Spearman (cosine) x100",
+                    metric_value=round(score, 2),
+                )  # fmt: skip
             )
         for name, scores in ours["retrieval"].items():
             eval_results.append(
-                EvalResult(task_type="Retrieval", dataset_type=name, dataset_name=f"{name} (5k-document subsample)",
-                           dataset_split="test", metric_type="ndcg_at_10", metric_value=round(scores["ndcg@10"], 2))  # fmt: skip
+                EvalResult(
+                    task_type="Retrieval",
+                    dataset_type=name,
+                    dataset_name=f"{name} (5k-document subsample)",
+                    dataset_split="test",
+                    metric_type="ndcg_at_10",
+                    metric_value=round(scores["ndcg@10"], 2),
+                )  # fmt: skip
             )
         from open_ada.evaluate import markdown_table
 
@@ -113,16 +124,20 @@ def render_card(
         )
     training = training_notes
     if train_config:
-        training += (
-            f"\n\nProduced by `{train_command or 'open-ada train --config <config>'}` with this config:\n\n"
-            f"```json\n{json.dumps(train_config, indent=2)}\n```"
-        )
+        training += f"\n\nThe training config:\n\n```json\n{json.dumps(train_config, indent=2)}\n```"
     data = ModelCardData(
         license="apache-2.0",
         language="en",
         library_name="sentence-transformers",
         pipeline_tag="sentence-similarity",
-        tags=["sentence-transformers", "feature-extraction", "sentence-similarity", "text-embeddings", "custom_code", "open-ada"],
+        tags=[
+            "sentence-transformers",
+            "feature-extraction",
+            "sentence-similarity",
+            "text-embeddings",
+            "custom_code",
+            "open-ada",
+        ],
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results or None,
     )

@@ -37,9 +37,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def extra(command: str) -> str:
-    return {"train": "train", "embed-teacher": "train", "evaluate": "train", "serve": "serve", "loadtest": "serve"}.get(
-        command, "dev"
-    )
+    return {
+        "train": "train",
+        "embed-teacher": "train",
+        "evaluate": "train",
+        "serve": "serve",
+        "loadtest": "serve",
+    }.get(command, "dev")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -175,9 +175,7 @@ def _keep(text: str) -> bool:
     return 3 <= n <= 80 and sum(c.isalpha() for c in text) > 0.6 * len(text)
 
 
-def build_text_pool(
-    data_dir: Path = DATA_DIR, max_per_source: int = 120_000, seed: int = 0
-) -> dict[str, list[str]]:
+def build_text_pool(data_dir: Path = DATA_DIR, max_per_source: int = 120_000, seed: int = 0) -> dict[str, list[str]]:
     """Deduplicated sentences per source, each capped at `max_per_source` (random sample)."""
     rng = random.Random(seed)
     sources = {

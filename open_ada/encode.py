@@ -1,8 +1,8 @@
 """`open-ada encode`: embed texts with the shipped model (or any model folder) and show how similar they are.
 
-    open-ada encode "A man is playing a guitar." "Someone plays an instrument."
-    open-ada encode --file texts.txt --output embeddings.npy      # one text per line
-    cat texts.txt | open-ada encode - --dimensions 128 --output embeddings.jsonl
+open-ada encode "A man is playing a guitar." "Someone plays an instrument."
+open-ada encode --file texts.txt --output embeddings.npy      # one text per line
+cat texts.txt | open-ada encode - --dimensions 128 --output embeddings.jsonl
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def read_texts(args) -> list[str]:
     if "-" in args.texts:
         texts += [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if args.file:
-        texts += [line.rstrip("\n") for line in Path(args.file).read_text(encoding="utf-8").split("\n") if line.strip()]
+        texts += [
+            line.rstrip("\n") for line in Path(args.file).read_text(encoding="utf-8").split("\n") if line.strip()
+        ]
     return texts
 
 
@@ -40,7 +42,7 @@ def format_similarities(texts: list[str], emb: np.ndarray, width: int = 40) -> s
     sims = emb @ emb.T
     labels = [f"[{i}] " + (t if len(t) <= width else t[: width - 1] + "…") for i, t in enumerate(texts)]
     header = " " * (width + 6) + "".join(f"{f'[{j}]':>8}" for j in range(len(texts)))
-    rows = [f"{label:<{width + 6}}" + "".join(f"{s:8.3f}" for s in row) for label, row in zip(labels, sims)]
+    rows = [f"{label:<{width + 6}}" + "".join(f"{s:8.3f}" for s in row) for label, row in zip(labels, sims, strict=False)]
     return "\n".join([header, *rows])
 
 
@@ -78,7 +80,7 @@ def main(args) -> int:
             np.save(path, emb)
         else:
             with path.open("w", encoding="utf-8") as f:
-                for text, row in zip(texts, emb):
+                for text, row in zip(texts, emb, strict=False):
                     f.write(json.dumps({"text": text, "embedding": row.tolist()}) + "\n")
         logger.info(f"wrote {len(texts)} embeddings of {emb.shape[1]} dimensions to {path}")
     for i, row in enumerate(emb[:20]):

@@ -75,14 +75,32 @@ def load_encoder(name: str, batch_size: int = 64):
     return encode, params
 
 
-def evaluate(name: str, sets: list[str] | None = None, splits: tuple[str, ...] = ("dev", "test")) -> dict:
-    """All scores of one model; `sets` limits retrieval sets (default: all found)."""
-    encode, params = load_encoder(name)
+def evaluate(
+    name: str,
+    sets: list[str] | None = None,
+    splits: tuple[str, ...] = ("dev", "test"),
+    dimensions: tuple[int, ...] = (),
+) -> dict:
+    """All scores of one model; `sets` limits retrieval sets (default: all found); `dimensions` adds STS-B test
+    scores of the first N dimensions (Matryoshka truncation; cosine renormalises)."""
+    encode_full, params = load_encoder(name)
+    cache: dict[tuple[str, ...], np.ndarray] = {}
+
+    def encode(texts: list[str]) -> np.ndarray:
+        key = tuple(texts)
+        if key not in cache:
+            cache[key] = encode_full(texts)
+        return cache[key]
+
     start = time.time()
-    result: dict = {"model": name, "parameters": params, "stsb": {}, "retrieval": {}}
+    result: dict = {"model": name, "parameters": params, "stsb": {}, "stsb_test_dimensions": {}, "retrieval": {}}
     for split in splits:
         result["stsb"][split] = sts_spearman(encode, read_stsb(split))
         logger.info(f"{name}: STS-B {split} {result['stsb'][split]:.2f}")
+    for dim in dimensions:
+        score = sts_spearman(lambda texts, d=dim: encode(texts)[:, :d], read_stsb("test"))
+        result["stsb_test_dimensions"][str(dim)] = score
+        logger.info(f"{name}: STS-B test, first {dim} dimensions: {score:.2f}")
     for set_name in retrieval_set_names() if sets is None else sets:
         result["retrieval"][set_name] = retrieval_scores(encode, set_name)
         logger.info(f"{name}: {set_name} {result['retrieval'][set_name]}")
@@ -92,11 +110,17 @@ def evaluate(name: str, sets: list[str] | None = None, splits: tuple[str, ...] =
 
 def markdown_table(results: list[dict]) -> str:
     sets = sorted({s for r in results for s in r["retrieval"]})
-    header = ["model", "params", "STS-B dev", "STS-B test"] + [f"{s} {m}" for s in sets for m in ("nDCG@10", "R@100")]
+    dims = sorted({int(d) for r in results for d in r.get("stsb_test_dimensions", {})})
+    header = ["model", "params", "STS-B dev", "STS-B test"] + [f"test @{d}d" for d in dims]
+    header += [f"{s} {m}" for s in sets for m in ("nDCG@10", "R@100")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         row = [Path(r["model"]).name, f"{r['parameters'] / 1e6:.1f}M"]
         row += [f"{r['stsb'][s]:.2f}" if s in r["stsb"] else "–" for s in ("dev", "test")]
+        row += [
+            f"{r['stsb_test_dimensions'][str(d)]:.2f}" if str(d) in r.get("stsb_test_dimensions", {}) else "–"
+            for d in dims
+        ]
         for s in sets:
             scores = r["retrieval"].get(s, {})
             row += [f"{scores[m]:.2f}" if m in scores else "–" for m in ("ndcg@10", "recall@100")]
@@ -108,12 +132,16 @@ def add_arguments(p) -> None:
     p.add_argument("model", help="model folder or PyPI teacher name (e.g. all-MiniLM-L6-v2)")
     p.add_argument("--teacher", action="append", default=[], help="also evaluate this model (repeatable)")
     p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["dev", "test"], help="STS-B splits")
+    p.add_argument("--dimensions", type=int, nargs="*", default=[], help="also score STS-B test at these widths")
     p.add_argument("--output", help="JSON result file (a .md table is written beside it)")
 
 
 def main(args) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    results = [evaluate(name, splits=tuple(args.splits)) for name in [args.model, *args.teacher]]
+    results = [
+        evaluate(name, splits=tuple(args.splits), dimensions=tuple(args.dimensions))
+        for name in [args.model, *args.teacher]
+    ]
     record = {
         "command": "open-ada evaluate " + " ".join(args.argv),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",

@@ -57,7 +57,9 @@ def sentence_transformers_files(hidden_size: int, max_seq_length: int, prompts: 
     }
 
 
-def save_model_folder(model: AdaModel, tokenizer, folder: str | Path, storage_dtype: torch.dtype | None = None) -> Path:
+def save_model_folder(
+    model: AdaModel, tokenizer, folder: str | Path, storage_dtype: torch.dtype | None = None
+) -> Path:
     """Saves weights (safetensors), config with `auto_map`, both code files, the tokenizer and the
     sentence-transformers files into `folder`.
 
@@ -88,7 +90,11 @@ def save_model_folder(model: AdaModel, tokenizer, folder: str | Path, storage_dt
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(content, indent=2) + "\n")
     (folder / "2_Normalize").mkdir(exist_ok=True)
-    missing = [f for f in (*REMOTE_CODE_FILES, "config.json", "model.safetensors", "tokenizer.json") if not (folder / f).exists()]
+    missing = [
+        f
+        for f in (*REMOTE_CODE_FILES, "config.json", "model.safetensors", "tokenizer.json")
+        if not (folder / f).exists()
+    ]
     if missing:
         raise RuntimeError(f"save_model_folder: {folder} lacks {missing}")
     return folder

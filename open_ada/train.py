@@ -225,7 +225,9 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     for pool in config.distill_pools:
         pool_texts, pool_emb = load_cache(config.teacher, pool, config.max_distill_texts)
         if not pool_texts:
-            raise ValueError(f"no cached {config.teacher} embeddings of pool {pool!r}: run `open-ada embed-teacher --pool {pool}`")
+            raise ValueError(
+                f"no cached {config.teacher} embeddings of pool {pool!r}: run `open-ada embed-teacher --pool {pool}`"
+            )
         distill[pool] = (pool_texts, pool_emb)
         logger.info(f"distillation pool {pool!r}: {len(pool_texts)} texts with {config.teacher} embeddings")
     texts = [t for pool_texts, _ in distill.values() for t in pool_texts]

@@ -28,7 +28,6 @@ TEXTS = [
 ] * 20
 
 
-
 @pytest.fixture(scope="session")
 def tokenizer():
     return build_tokenizer(TEXTS, vocab_size=300, model_max_length=64)

@@ -7,9 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
-
 import open_ada
+from conftest import ROOT
 
 
 def run_cli(*args, stdin=None):

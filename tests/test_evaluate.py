@@ -13,8 +13,12 @@ def tiny_beir(tmp_path):
     root = tmp_path / "retrieval" / "toy"
     (root / "qrels").mkdir(parents=True)
     docs = {f"d{i}": f"doc {i}" for i in range(150)}
-    (root / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": k, "title": "", "text": v}) for k, v in docs.items()))
-    (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "query 1"}) + "\n" + json.dumps({"_id": "q2", "text": "unjudged"}))
+    (root / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": k, "title": "", "text": v}) for k, v in docs.items())
+    )
+    (root / "queries.jsonl").write_text(
+        json.dumps({"_id": "q1", "text": "query 1"}) + "\n" + json.dumps({"_id": "q2", "text": "unjudged"})
+    )
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td0\t3\nq1\td1\t1\nq1\td120\t1\n")
     return tmp_path
 
@@ -53,7 +57,12 @@ def test_graded_ndcg_and_recall_cutoff(tiny_beir):
 
 def test_markdown_table_lists_every_model():
     rows = [
-        {"model": "a/ours", "parameters": 12.5e6, "stsb": {"dev": 80.0, "test": 75.0}, "retrieval": {"toy": {"ndcg@10": 1.0, "recall@100": 2.0}}},
+        {
+            "model": "a/ours",
+            "parameters": 12.5e6,
+            "stsb": {"dev": 80.0, "test": 75.0},
+            "retrieval": {"toy": {"ndcg@10": 1.0, "recall@100": 2.0}},
+        },
         {"model": "teacher", "parameters": 22.7e6, "stsb": {"test": 82.0}, "retrieval": {}},
     ]
     table = markdown_table(rows)

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from test_loading import SAMPLE, make_hub_cache, reference_embeddings
 
 from conftest import ROOT, run_isolated
-from test_loading import SAMPLE, make_hub_cache, reference_embeddings
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,9 @@ def results_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("results") / "eval.json"
     row = {"model": "tiny", "parameters": 1000, "stsb": {"dev": 50.0, "test": 45.5},
            "retrieval": {"msmarco-dl19-5k": {"ndcg@10": 30.0, "recall@100": 40.0}}}  # fmt: skip
-    path.write_text(json.dumps({"command": "open-ada evaluate tiny", "machine": "test", "date": "2026-01-01", "results": [row]}))
+    path.write_text(
+        json.dumps({"command": "open-ada evaluate tiny", "machine": "test", "date": "2026-01-01", "results": [row]})
+    )
     return path
 
 
@@ -55,6 +57,15 @@ def test_dry_run_rejects_an_incomplete_folder(model_folder, tmp_path):
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(model_folder), str(broken)], check=True)
     (broken / "tokenizer.json").unlink()
-    cmd = [sys.executable, "push_to_hub.py", str(broken), "--repo-id", "x/y", "--dry-run", "--output", str(tmp_path / "o")]
+    cmd = [
+        sys.executable,
+        "push_to_hub.py",
+        str(broken),
+        "--repo-id",
+        "x/y",
+        "--dry-run",
+        "--output",
+        str(tmp_path / "o"),
+    ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "tokenizer.json" in result.stderr

@@ -4,9 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modeling_ada import AdaModel, eos_pool, length_batches
-
 from conftest import tiny_config
+from modeling_ada import AdaModel, eos_pool, length_batches
 
 
 def random_batch(lengths, vocab=300, padding_side="right", seed=0):
@@ -71,7 +70,11 @@ def eager_reference(model: AdaModel, ids: torch.Tensor, mask: torch.Tensor) -> t
         x = x + (scores @ v).transpose(1, 2).reshape(B, T, -1) @ attn.o_proj.weight.T
         h = layer.post_attention_layernorm(x)
         mlp = layer.mlp
-        x = x + (F.gelu(h @ mlp.gate_proj.weight.T, approximate="tanh") * (h @ mlp.up_proj.weight.T)) @ mlp.down_proj.weight.T
+        x = (
+            x
+            + (F.gelu(h @ mlp.gate_proj.weight.T, approximate="tanh") * (h @ mlp.up_proj.weight.T))
+            @ mlp.down_proj.weight.T
+        )
     return model.norm(x)
 
 
@@ -124,7 +127,10 @@ def test_save_load_round_trip_is_bit_identical(model, tmp_path):
     loaded = AdaModel.from_pretrained(tmp_path).eval()
     _, ids, mask = random_batch([5, 8])
     with torch.no_grad():
-        assert torch.equal(model(input_ids=ids, attention_mask=mask).pooler_output, loaded(input_ids=ids, attention_mask=mask).pooler_output)
+        assert torch.equal(
+            model(input_ids=ids, attention_mask=mask).pooler_output,
+            loaded(input_ids=ids, attention_mask=mask).pooler_output,
+        )
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -168,7 +174,9 @@ def test_position_ids_follow_the_mask(model):
     _, ids, mask = random_batch([3, 6], padding_side="left")
     with torch.no_grad():
         implicit = model(input_ids=ids, attention_mask=mask).pooler_output
-        explicit = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).pooler_output
+        explicit = model(
+            input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)
+        ).pooler_output
     torch.testing.assert_close(implicit, explicit)
 
 
@@ -188,8 +196,16 @@ def test_inputs_embeds_equals_input_ids(model):
     [
         ({"input_ids": torch.tensor([[5, 300]])}, ValueError, "outside the vocabulary"),
         ({"input_ids": torch.tensor([[-1, 5]])}, ValueError, "outside the vocabulary"),
-        ({"input_ids": torch.tensor([[5, 6]]), "attention_mask": torch.ones(1, 3)}, ValueError, "attention_mask has shape"),
-        ({"input_ids": torch.tensor([[5, 6]]), "attention_mask": torch.tensor([[0, 0]])}, ValueError, "attend to no token"),
+        (
+            {"input_ids": torch.tensor([[5, 6]]), "attention_mask": torch.ones(1, 3)},
+            ValueError,
+            "attention_mask has shape",
+        ),
+        (
+            {"input_ids": torch.tensor([[5, 6]]), "attention_mask": torch.tensor([[0, 0]])},
+            ValueError,
+            "attend to no token",
+        ),
         ({"input_ids": torch.tensor([[5, 6]]), "attention_mask": torch.tensor([[2, 1]])}, ValueError, "only hold 0"),
         ({"input_ids": torch.ones(1, 65, dtype=torch.long)}, ValueError, "exceeds max_position_embeddings"),
         ({"input_ids": torch.zeros(0, 4, dtype=torch.long)}, ValueError, "empty batch"),

@@ -44,7 +44,9 @@ def test_no_unknown_tokens_and_decode_round_trips(tokenizer):
 def test_command_trains_and_saves_a_loadable_tokenizer(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"sentence number {i} about topic {i % 7}" for i in range(500)))
-    train_tokenizer_main([str(corpus), "--output", str(tmp_path / "tok"), "--vocab-size", "400", "--model-max-length", "32"])
+    train_tokenizer_main(
+        [str(corpus), "--output", str(tmp_path / "tok"), "--vocab-size", "400", "--model-max-length", "32"]
+    )
     config = json.loads((tmp_path / "tok" / "tokenizer_config.json").read_text())
     assert config["tokenizer_class"] == "PreTrainedTokenizerFast"  # readable by Transformers 4 and 5
     loaded = AutoTokenizer.from_pretrained(tmp_path / "tok")

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from conftest import ROOT
-
 import open_ada.teacher as teacher
+from conftest import ROOT
 from open_ada.data import ScoredPair, read_stsb
 
 TINY = {
@@ -89,7 +88,10 @@ def test_sts_spearman_equals_scipy_on_the_same_numbers():
         return np.stack([vectors[t] for t in texts])
 
     cos = [
-        vectors[p.sentence1] @ vectors[p.sentence2] / np.linalg.norm(vectors[p.sentence1]) / np.linalg.norm(vectors[p.sentence2])
+        vectors[p.sentence1]
+        @ vectors[p.sentence2]
+        / np.linalg.norm(vectors[p.sentence1])
+        / np.linalg.norm(vectors[p.sentence2])
         for p in pairs
     ]
     expected = spearmanr(cos, [p.score for p in pairs]).statistic * 100

@@ -19,7 +19,9 @@ from transformers import PreTrainedTokenizerFast
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"  # ids 0, 1, 2: AdaConfig's default pad/bos/eos_token_id
 
 
-def build_tokenizer(texts: Iterable[str], vocab_size: int = 16384, model_max_length: int = 512) -> PreTrainedTokenizerFast:
+def build_tokenizer(
+    texts: Iterable[str], vocab_size: int = 16384, model_max_length: int = 512
+) -> PreTrainedTokenizerFast:
     """Trains a byte-level BPE on `texts` and wraps it as a fast tokenizer that appends EOS.
 
     Args:
@@ -42,7 +44,9 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int = 16384, model_max_len
     tok.post_processor = processors.Sequence(
         [
             processors.ByteLevel(trim_offsets=False),
-            processors.TemplateProcessing(single=f"$A {EOS}", pair=f"$A {EOS} $B:1 {EOS}:1", special_tokens=[(EOS, eos_id)]),
+            processors.TemplateProcessing(
+                single=f"$A {EOS}", pair=f"$A {EOS} $B:1 {EOS}:1", special_tokens=[(EOS, eos_id)]
+            ),
         ]
     )
     return PreTrainedTokenizerFast(
