@@ -64,6 +64,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     bf16: bool = False  # measured: bf16 autocast is ~20x slower than fp32 on this CPU build (aten::mm)
     matryoshka_dims: list[int] = field(default_factory=lambda: [384, 256, 128, 64])
+    matryoshka_weight: float = 10.0  # weight of each truncated width's similarity-matrix loss
     # bookkeeping
     eval_steps: int = 500  # STS-B dev evaluation every N steps; 0 = none
     save_steps: int = 500
@@ -88,10 +89,11 @@ class DistillationLoss(nn.Module):
     renormalised) and the teacher's, so truncated embeddings keep the teacher's geometry.
     """
 
-    def __init__(self, model, matryoshka_dims: list[int]):
+    def __init__(self, model, matryoshka_dims: list[int], matryoshka_weight: float):
         super().__init__()
         self.model = model
         self.dims = sorted(matryoshka_dims, reverse=True)
+        self.matryoshka_weight = matryoshka_weight
 
     def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
         student = self.model(sentence_features[0])["sentence_embedding"].float()  # (B, H)
@@ -101,7 +103,7 @@ class DistillationLoss(nn.Module):
         target = teacher @ teacher.T  # (B, B)
         for dim in self.dims[1:]:
             part = F.normalize(student[:, :dim], dim=-1)
-            loss = loss + F.mse_loss(part @ part.T, target) * 100
+            loss = loss + F.mse_loss(part @ part.T, target) * self.matryoshka_weight
         return loss
 
 
@@ -277,7 +279,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         f"distill-{pool}": Dataset.from_dict({"sentence": pool_texts, "label": pool_emb.astype(np.float32)})
         for pool, (pool_texts, pool_emb) in distill.items()
     }
-    distill_loss = DistillationLoss(student, config.matryoshka_dims)
+    distill_loss = DistillationLoss(student, config.matryoshka_dims, config.matryoshka_weight)
     train_losses = {name: distill_loss for name in train_datasets}
     if config.pair_repeats > 0:
         train_datasets["pairs"] = pair_dataset(config.pair_repeats)
