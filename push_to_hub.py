@@ -76,6 +76,7 @@ def build_folder(
 
 def validate_folder(folder: Path) -> None:
     """Raises `ValueError` unless the folder is complete and loads by itself in a fresh process."""
+    folder = folder.resolve()  # the check runs in another working directory
     missing = [name for name in REQUIRED if not (folder / name).exists()]
     if missing:
         raise ValueError(f"{folder} is missing {missing}")

@@ -1,6 +1,7 @@
 """push_to_hub.py --dry-run builds a folder that loads by repo id from a Hub-style cache, offline."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -25,8 +26,9 @@ def results_file(tmp_path_factory):
 
 def test_dry_run_builds_a_complete_folder_with_a_model_card(model_folder, results_file, tmp_path):
     out = tmp_path / "hub"
+    # A relative --output, as in the README's command, must work too.
     cmd = [sys.executable, "push_to_hub.py", str(model_folder), "--repo-id", "open-ada/tiny-test", "--dry-run",
-           "--output", str(out), "--results", str(results_file)]  # fmt: skip
+           "--output", os.path.relpath(out, ROOT), "--results", str(results_file)]  # fmt: skip
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("model.safetensors", "config.json", "configuration_ada.py", "modeling_ada.py", "tokenizer.json",

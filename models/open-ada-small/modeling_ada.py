@@ -1,0 +1,456 @@
+"""The open-ada text-embedding model: a GPT-style decoder with multi-query attention and a GEGLU feed-forward.
+
+The text embedding is the final hidden state at the EOS token that the tokenizer appends to every text
+(`pooler_output`). This file and `configuration_ada.py` are what a Hub repository carries next to
+`config.json`; they import only the standard library, torch and transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.utils import logging
+
+try:  # relative when loaded as remote code or from a package, absolute from the project root
+    from .configuration_ada import AdaConfig
+except ImportError:
+    from configuration_ada import AdaConfig
+
+logger = logging.get_logger(__name__)
+
+
+class AdaAttention(nn.Module):
+    """Causal self-attention with `num_attention_heads` query heads sharing `num_key_value_heads` key/value heads."""
+
+    def __init__(self, config: AdaConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.num_heads = config.num_attention_heads
+        self.num_key_value_heads = config.num_key_value_heads
+        self.head_dim = config.head_dim
+        self.dropout = config.attention_dropout
+        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(config.hidden_size, self.num_key_value_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(config.hidden_size, self.num_key_value_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        batch_size, seq_len, _ = hidden_states.shape
+        q = self.q_proj(hidden_states).view(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+        k = (
+            self.k_proj(hidden_states)
+            .view(batch_size, seq_len, self.num_key_value_heads, self.head_dim)
+            .transpose(1, 2)
+        )
+        v = (
+            self.v_proj(hidden_states)
+            .view(batch_size, seq_len, self.num_key_value_heads, self.head_dim)
+            .transpose(1, 2)
+        )
+        # q: (B, H, T, D); k, v: (B, KV, T, D). enable_gqa lets the kernel share each key/value head across its
+        # query heads instead of materialising a copy per head. Without a mask the causal flash kernel runs.
+        out = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=attention_mask,
+            dropout_p=self.dropout if self.training else 0.0,
+            is_causal=attention_mask is None,
+            enable_gqa=self.num_key_value_heads != self.num_heads,
+        )
+        return self.o_proj(out.transpose(1, 2).reshape(batch_size, seq_len, -1))
+
+
+class AdaMLP(nn.Module):
+    """GEGLU feed-forward: `down(act(gate(x)) * up(x))`."""
+
+    def __init__(self, config: AdaConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+        self.act_fn = ACT2FN[config.hidden_act]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class AdaDecoderLayer(GradientCheckpointingLayer):
+    """Pre-LayerNorm block: `x + attn(ln(x))`, then `x + mlp(ln(x))`."""
+
+    def __init__(self, config: AdaConfig, layer_idx: int):
+        super().__init__()
+        self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = AdaAttention(config, layer_idx)
+        self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = AdaMLP(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        hidden_states = hidden_states + self.dropout(
+            self.self_attn(self.input_layernorm(hidden_states), attention_mask)
+        )
+        return hidden_states + self.dropout(self.mlp(self.post_attention_layernorm(hidden_states)))
+
+
+def eos_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Final hidden state at each row's last attended token (the EOS), for left or right padding.
+
+    Args:
+        hidden_states: `(batch, seq_len, hidden)` final hidden states.
+        attention_mask: `(batch, seq_len)`, 1 for tokens, 0 for padding; every row attends to some token.
+
+    Returns:
+        `(batch, hidden)` embeddings.
+    """
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    last = (positions * attention_mask.bool()).argmax(dim=-1)  # (B,) index of the last attended token
+    return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), last]
+
+
+class AdaPreTrainedModel(PreTrainedModel):
+    config_class = AdaConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["AdaDecoderLayer"]
+
+    def _init_weights(self, module: nn.Module):
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+
+class AdaModel(AdaPreTrainedModel):
+    """The bare open-ada decoder. `pooler_output` is the text embedding (hidden state at the EOS token).
+
+    Args:
+        config: The model configuration; every size comes from it.
+    """
+
+    def __init__(self, config: AdaConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.embed_positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.layers = nn.ModuleList(AdaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self._tokenizer = None
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.embed_tokens = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling | tuple:
+        """Encodes a batch; `pooler_output` holds the embedding of each sequence.
+
+        Args:
+            input_ids: `(batch, seq_len)` token ids in `[0, vocab_size)`.
+            attention_mask: `(batch, seq_len)`, 1 for tokens and 0 for padding (left or right); default all ones.
+            position_ids: `(batch, seq_len)`; by default counted over attended tokens only, so left padding does
+                not shift positions.
+            inputs_embeds: `(batch, seq_len, hidden_size)` token embeddings instead of `input_ids`.
+            output_hidden_states: Also return the embedding output and every block's output.
+            return_dict: Return a `BaseModelOutputWithPooling` (default) rather than a tuple.
+
+        Returns:
+            `BaseModelOutputWithPooling` with `last_hidden_state` `(batch, seq_len, hidden_size)` (after the final
+            LayerNorm), `pooler_output` `(batch, hidden_size)` and, if asked, `hidden_states`.
+
+        Raises:
+            ValueError: Out-of-vocabulary ids, a mask of the wrong shape or with a row of no attended token, an
+                empty batch, or more tokens than `max_position_embeddings`.
+            TypeError: Non-integer `input_ids` or a non-tensor input.
+        """
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        attention_mask = self._check_inputs(input_ids, attention_mask, position_ids, inputs_embeds)
+
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        if position_ids is None:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        hidden_states = self.dropout(inputs_embeds + self.embed_positions(position_ids))
+
+        mask = self._attention_mask(attention_mask, hidden_states.dtype)
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, mask)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+        hidden_states = self.norm(hidden_states)
+        if output_hidden_states:
+            all_hidden_states = all_hidden_states[:-1] + (hidden_states,)
+
+        output = BaseModelOutputWithPooling(
+            last_hidden_state=hidden_states,
+            pooler_output=eos_pool(hidden_states, attention_mask),
+            hidden_states=all_hidden_states,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _check_inputs(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Validates the inputs once per forward; returns the attention mask (all ones if none was given)."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if input_ids is not None:
+            if not isinstance(input_ids, torch.Tensor):
+                raise TypeError(
+                    f"input_ids must be a torch.Tensor of integer token ids, got {type(input_ids).__name__}"
+                )
+            if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+                raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+            if input_ids.dim() != 2:
+                raise ValueError(f"input_ids must have shape (batch, seq_len), got {tuple(input_ids.shape)}")
+            shape = tuple(input_ids.shape)
+        else:
+            if not isinstance(inputs_embeds, torch.Tensor) or inputs_embeds.dim() != 3:
+                raise ValueError("inputs_embeds must be a tensor of shape (batch, seq_len, hidden_size)")
+            if inputs_embeds.shape[-1] != self.config.hidden_size:
+                raise ValueError(
+                    f"inputs_embeds has width {inputs_embeds.shape[-1]}, expected hidden_size={self.config.hidden_size}"
+                )
+            shape = tuple(inputs_embeds.shape[:2])
+        batch_size, seq_len = shape
+        if batch_size == 0:
+            raise ValueError("empty batch: input has batch size 0")
+        if seq_len == 0:
+            raise ValueError("empty sequences: input has length 0 (the tokenizer always appends an EOS token)")
+        if seq_len > self.config.max_position_embeddings:
+            raise ValueError(
+                f"sequence length {seq_len} exceeds max_position_embeddings={self.config.max_position_embeddings}; "
+                "truncate the input (the tokenizer's truncation=True keeps the final EOS)"
+            )
+        if input_ids is not None:
+            low, high = int(input_ids.min()), int(input_ids.max())
+            if low < 0 or high >= self.config.vocab_size:
+                bad = low if low < 0 else high
+                raise ValueError(f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size})")
+        device = input_ids.device if input_ids is not None else inputs_embeds.device
+        if attention_mask is None:
+            return torch.ones(shape, dtype=torch.long, device=device)
+        if not isinstance(attention_mask, torch.Tensor):
+            raise TypeError(f"attention_mask must be a torch.Tensor, got {type(attention_mask).__name__}")
+        if tuple(attention_mask.shape) != shape:
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)}, expected {shape} (batch, seq_len) like the input"
+            )
+        if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+            raise ValueError("attention_mask may only hold 0 (padding) and 1 (token)")
+        empty = (attention_mask.sum(-1) == 0).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"attention_mask rows {empty} attend to no token; every sequence needs at least its EOS")
+        if position_ids is not None and tuple(position_ids.shape) != shape:
+            raise ValueError(f"position_ids has shape {tuple(position_ids.shape)}, expected {shape}")
+        if position_ids is not None and int(position_ids.max()) >= self.config.max_position_embeddings:
+            raise ValueError(f"position_ids must be < max_position_embeddings={self.config.max_position_embeddings}")
+        return attention_mask
+
+    @staticmethod
+    def _attention_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+        """The mask passed to every layer: None (causal kernel) when no token sees padding, else `(B, 1, T, T)`.
+
+        Under causal attention, right padding is invisible to every real token, so unpadded and right-padded
+        batches take the memory-linear causal kernel; only left padding needs an explicit mask.
+        """
+        if bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()):
+            return None
+        seq_len = attention_mask.shape[1]
+        keep = attention_mask.bool()
+        causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=keep.device).tril()
+        # Padding queries may look anywhere: their outputs are never used, and a fully masked row would be NaN.
+        allowed = (causal & keep[:, None, None, :]) | ~keep[:, None, :, None]  # (B, 1, T, T)
+        return torch.zeros(allowed.shape, dtype=dtype, device=keep.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min
+        )
+
+    # ---------------------------------------------------------------------------------------------------------
+    # Inference
+
+    @property
+    def tokenizer(self):
+        """The fast tokenizer saved next to the weights (loaded on first use from `name_or_path`)."""
+        if self._tokenizer is None:
+            # The fast tokenizer class directly: AutoTokenizer would also read config.json and its auto_map.
+            self._tokenizer = PreTrainedTokenizerFast.from_pretrained(self.name_or_path)
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, value):
+        self._tokenizer = value
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        batch_size: int = 64,
+        max_length: int | None = None,
+        normalize: bool = True,
+        dimensions: int | None = None,
+        show_progress_bar: bool = False,
+        convert_to_numpy: bool = True,
+        truncate: bool = True,
+        max_batch_tokens: int = 16384,
+    ):
+        """Embeds texts with the model's own tokenizer, batching them by length.
+
+        Texts are tokenized once, sorted by length and grouped into right-padded batches of at most `batch_size`
+        texts and `max_batch_tokens` padded tokens, so little compute goes to padding; results come back in input
+        order.
+
+        Args:
+            texts: A string or a sequence of strings (the empty string embeds its lone EOS token).
+            batch_size: Most texts per forward pass.
+            max_length: Most tokens per text, EOS included; default (and upper bound) the tokenizer's
+                `model_max_length` capped by `max_position_embeddings`.
+            normalize: L2-normalise the embeddings (after any `dimensions` truncation).
+            dimensions: Keep only the first `dimensions` values (Matryoshka truncation), between 1 and
+                `hidden_size`.
+            show_progress_bar: Show a tqdm bar over batches.
+            convert_to_numpy: Return a float32 `numpy.ndarray` (default) rather than a `torch.Tensor`.
+            truncate: Texts longer than `max_length` are cut to `max_length` tokens, keeping the final EOS, with a
+                warning (default); with `False` they raise `ValueError` instead.
+            max_batch_tokens: Most padded tokens per forward pass, the memory bound of long inputs.
+
+        Returns:
+            `(len(texts), dimensions or hidden_size)` float32 array (or tensor); a single string gives `(hidden,)`.
+
+        Raises:
+            TypeError: `texts` is not a string or a sequence of strings.
+            ValueError: Bad `dimensions`, `max_length` or `batch_size`, or a text over `max_length` with
+                `truncate=False`.
+        """
+        single = isinstance(texts, str)
+        texts = [texts] if single else texts
+        if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be a string or a sequence (list, tuple) of strings")
+        limit = min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
+        max_length = limit if max_length is None else max_length
+        if not isinstance(max_length, int) or not 1 <= max_length <= limit:
+            raise ValueError(f"max_length must be an integer in [1, {limit}], got {max_length!r}")
+        if dimensions is not None and (
+            not isinstance(dimensions, int) or not 1 <= dimensions <= self.config.hidden_size
+        ):
+            raise ValueError(f"dimensions must be an integer in [1, {self.config.hidden_size}], got {dimensions!r}")
+        if batch_size < 1 or max_batch_tokens < 1:
+            raise ValueError(f"batch_size and max_batch_tokens must be positive, got {batch_size}, {max_batch_tokens}")
+
+        ids = self.tokenize(texts, max_length=max_length, truncate=truncate) if texts else []
+        out = self.encode_ids(ids, batch_size, normalize, dimensions, show_progress_bar, False, max_batch_tokens)
+        out = out[0] if single else out
+        return out.numpy() if convert_to_numpy else out
+
+    @torch.inference_mode()
+    def encode_ids(
+        self,
+        ids: Sequence[Sequence[int]],
+        batch_size: int = 64,
+        normalize: bool = True,
+        dimensions: int | None = None,
+        show_progress_bar: bool = False,
+        convert_to_numpy: bool = True,
+        max_batch_tokens: int = 16384,
+    ):
+        """Embeds already tokenized texts (each a list of ids ending in EOS); the batching core of `encode`.
+
+        Returns:
+            `(len(ids), dimensions or hidden_size)` float32 array (or tensor), in input order.
+        """
+        out = torch.empty(len(ids), self.config.hidden_size, dtype=torch.float32)
+        batches = length_batches([len(x) for x in ids], batch_size, max_batch_tokens)
+        if show_progress_bar:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="Encoding", unit="batch")
+        for batch in batches:
+            input_ids, attention_mask = self._pad([ids[i] for i in batch])
+            out[batch] = self(input_ids=input_ids, attention_mask=attention_mask).pooler_output.float().cpu()
+        if dimensions is not None:
+            out = out[:, :dimensions]
+        if normalize:
+            out = F.normalize(out, p=2, dim=-1)
+        return out.numpy() if convert_to_numpy else out
+
+    def tokenize(self, texts: Sequence[str], max_length: int, truncate: bool = True) -> list[list[int]]:
+        """Token ids of each text, ending in EOS; texts over `max_length` tokens are truncated (with a warning,
+        keeping the EOS) or, with `truncate=False`, rejected with `ValueError`."""
+        # Tokenize one token past the limit: enough to tell which texts are too long, cheap for huge texts.
+        ids = self.tokenizer(list(texts), truncation=True, max_length=max_length + 1)["input_ids"]
+        too_long = [i for i, x in enumerate(ids) if len(x) > max_length]
+        if too_long and not truncate:
+            raise ValueError(
+                f"{len(too_long)} text(s) are longer than max_length={max_length} tokens (first: index "
+                f"{too_long[0]}); shorten them or pass truncate=True"
+            )
+        if too_long:
+            logger.warning(f"{len(too_long)} text(s) longer than {max_length} tokens were truncated (EOS kept)")
+            for i in too_long:
+                ids[i] = ids[i][: max_length - 1] + ids[i][-1:]  # the last id is the EOS the tokenizer appended
+        return ids
+
+    def _pad(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-pads a batch: `(input_ids, attention_mask)` on the model's device."""
+        length = max(len(x) for x in ids)
+        input_ids = torch.full((len(ids), length), self.config.pad_token_id or 0, dtype=torch.long)
+        attention_mask = torch.zeros((len(ids), length), dtype=torch.long)
+        for row, x in enumerate(ids):
+            input_ids[row, : len(x)] = torch.tensor(x)
+            attention_mask[row, : len(x)] = 1
+        return input_ids.to(self.device), attention_mask.to(self.device)
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
+    """Groups indices sorted by length (longest first) into batches bounded in count and padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, batch = [], []
+    for i in order:
+        # The first (longest) text of a batch sets its padded width.
+        width = lengths[batch[0]] if batch else lengths[i]
+        if batch and (len(batch) >= batch_size or (len(batch) + 1) * width > max_batch_tokens):
+            batches.append(batch)
+            batch, width = [], lengths[i]
+        batch.append(i)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+AdaConfig.register_for_auto_class()
+AdaModel.register_for_auto_class("AutoModel")
+
+__all__ = ["AdaPreTrainedModel", "AdaModel", "eos_pool", "length_batches"]
