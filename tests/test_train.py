@@ -60,7 +60,7 @@ def test_tiny_training_lowers_loss_and_saves_a_loadable_folder(teacher_cache, tm
     model = AutoModel.from_pretrained(final, trust_remote_code=True)
     emb = model.encode(["a tiny test", "another one"])
     assert emb.shape == (2, 384) and np.allclose(np.linalg.norm(emb, axis=-1), 1, atol=1e-5)
-    # A checkpoint was written; resuming from it continues at the saved step.
+    # The last checkpoint was written (resume itself is exercised by the shipped run, not by this test).
     assert any((tmp_path / "run" / "checkpoints").glob("checkpoint-30"))
 
 
