@@ -43,14 +43,8 @@ from open_ada.data import DATA_DIR, read_retrieval, read_stsb, retrieval_set_nam
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = REPO_ROOT / "configs" / "open-ada-small.json"
-SHAPE_KEYS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "intermediate_size",
-)
+# The weight shapes every compared model shares (positions differ: the fixed-length cases need 8192).
+SHAPE_KEYS = tuple(k for k in AdaConfig.size_fields if k != "max_position_embeddings")
 # A tiny model and tiny workloads: the whole smoke run takes seconds of compute (imports aside).
 SMOKE_SHAPE = dict(
     vocab_size=300,
@@ -194,33 +188,56 @@ def timed(run: Callable[[], object], seconds: float, device: str) -> tuple[int, 
     return reps, elapsed, memory.mb
 
 
-def gemm_ceiling(dtype: torch.dtype, n: int, device: str, reps: int = 5) -> float:
-    """Best FLOP/s of an `n x n` by `n x n` `torch.mm` in `dtype` over `reps` runs (after one warm-up)."""
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    torch.mm(a, b)
-    best = math.inf
-    for _ in range(reps):
-        _sync(device)
-        start = time.perf_counter()
-        torch.mm(a, b)
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
+def gemm_ceiling(dtype: torch.dtype, shapes: list[tuple[int, int, int]], device: str, reps: int = 10) -> float:
+    """The machine's matmul ceiling in `dtype`: the best FLOP/s of `(m, k) @ (k, n)` `torch.mm` over `shapes`
+    (square ones and the model's own) and `reps` runs each. Shapes are tried smallest first and the rest skipped
+    once one call takes over a second (CPU bf16 without hardware support runs at a few GFLOP/s)."""
+    best = 0.0
+    for m, k, n in sorted(shapes, key=lambda s: s[0] * s[1] * s[2]):
+        a = torch.randn(m, k, device=device).to(dtype)
+        b = torch.randn(k, n, device=device).to(dtype)
+        torch.mm(a, b)  # warm-up
+        for _ in range(reps):
+            _sync(device)
+            start = time.perf_counter()
+            torch.mm(a, b)
+            _sync(device)
+            elapsed = time.perf_counter() - start
+            best = max(best, 2 * m * k * n / elapsed)
+            if elapsed > 1.0:
+                return best
+    return best
+
+
+def ceiling_shapes(config, smoke: bool) -> list[tuple[int, int, int]]:
+    """Square GEMMs and the model's projections at a batch of 8192 tokens."""
+    if smoke:
+        return [(128, 128, 128)]
+    h, i, rows = config.hidden_size, config.intermediate_size, 8192
+    return [(n, n, n) for n in (1024, 2048, 4096)] + [(rows, h, i), (rows, i, h), (rows, h, h)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # FLOPs (matmuls only, real tokens only: compute spent on padding is waste, not work)
 
 
-def decoder_flops(config, lengths: list[int]) -> float:
-    """Matmul FLOPs of a causal MQA/GEGLU decoder (ours or Gemma) over sequences of `lengths`."""
-    h, d = config.hidden_size, config.head_dim
-    per_layer = 2 * h * config.num_attention_heads * d + 2 * h * config.num_key_value_heads * d
-    per_layer += 3 * h * config.intermediate_size
+def decoder_flops(config, lengths: list[int], pooled_only: bool = False) -> float:
+    """Matmul FLOPs of a causal MQA/GEGLU decoder (ours or Gemma) over sequences of `lengths`.
+
+    With `pooled_only`, the last layer counts as `AdaModel.pooled_output` runs it: keys and values for every
+    token, the query, output projection and feed-forward at the EOS only.
+    """
+    h, d, heads = config.hidden_size, config.head_dim, config.num_attention_heads
+    q_o = 2 * h * heads * d
+    k_v = 2 * h * config.num_key_value_heads * d
+    mlp = 3 * h * config.intermediate_size
+    tokens = sum(lengths)
     pairs = sum(t * (t + 1) // 2 for t in lengths)  # causal: each query sees itself and the tokens before it
-    attention = 4 * config.num_attention_heads * d * pairs  # QK^T and PV
-    return config.num_hidden_layers * (2 * per_layer * sum(lengths) + attention)
+    layer = 2 * (q_o + k_v + mlp) * tokens + 4 * heads * d * pairs  # projections, then QK^T and PV
+    if not pooled_only:
+        return config.num_hidden_layers * layer
+    last = 2 * k_v * tokens + 2 * (q_o + mlp) * len(lengths) + 4 * heads * d * tokens
+    return (config.num_hidden_layers - 1) * layer + last
 
 
 def bert_flops(config, lengths: list[int]) -> float:
@@ -429,7 +446,11 @@ def model_cases(args, config: AdaConfig, models: dict, w: Workload, ceilings: di
             results.append(run_case(name, models[name], w, args, flops, ceilings["fp32"], "fp32", sum(lengths)))
             continue
         dtype = "bf16" if name == "encode-bf16" else "fp32"
-        flops = decoder_flops(models["gemma_module"].config if name == "gemma" else config, [len(x) for x in w.ids])
+        lengths = [len(x) for x in w.ids]
+        if name == "gemma":
+            flops = decoder_flops(models["gemma_module"].config, lengths)
+        else:  # the encode paths skip the last layer's work on tokens the pooling discards
+            flops = decoder_flops(config, lengths, pooled_only=name.startswith("encode"))
         results.append(run_case(name, models[name], w, args, flops, ceilings[dtype], dtype, w.tokens))
     return results
 
@@ -562,9 +583,9 @@ def main(args) -> int:
     mixed, weights, context = mixed_model(args, model)
     pad_id = tokenizer.pad_token_id
 
-    ceiling_n = 256 if args.smoke else 2048
-    ceilings = {"fp32": gemm_ceiling(torch.float32, ceiling_n, args.device)}
-    ceilings["bf16"] = gemm_ceiling(torch.bfloat16, ceiling_n, args.device)
+    shapes = ceiling_shapes(config, args.smoke)
+    ceilings = {"fp32": gemm_ceiling(torch.float32, shapes, args.device)}
+    ceilings["bf16"] = gemm_ceiling(torch.bfloat16, shapes, args.device)
 
     workloads = [
         Workload(

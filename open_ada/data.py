@@ -175,20 +175,29 @@ def _keep(text: str) -> bool:
     return 3 <= n <= 80 and sum(c.isalpha() for c in text) > 0.6 * len(text)
 
 
-def build_text_pool(data_dir: Path = DATA_DIR, max_per_source: int = 120_000, seed: int = 0) -> dict[str, list[str]]:
-    """Deduplicated sentences per source, each capped at `max_per_source` (random sample)."""
-    rng = random.Random(seed)
-    sources = {
-        "pairs": _pair_sentences(data_dir),
-        "wiki": (data_dir / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines(),
-        "wordnet": _wordnet_sentences(),
-        "gcide": _gcide_sentences(),
-        "fortunes": _fortune_sentences(),
-        "debian": _debian_descriptions(),
+SOURCES = ("pairs", "wiki", "wordnet", "gcide", "fortunes", "debian")
+
+
+def build_text_pool(
+    data_dir: Path = DATA_DIR, max_per_source: int = 120_000, seed: int = 0, sources: tuple[str, ...] = SOURCES
+) -> dict[str, list[str]]:
+    """Deduplicated sentences per source (of `SOURCES`), each capped at `max_per_source` (random sample)."""
+    readers = {
+        "pairs": lambda: _pair_sentences(data_dir),
+        "wiki": lambda: (data_dir / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines(),
+        "wordnet": _wordnet_sentences,
+        "gcide": _gcide_sentences,
+        "fortunes": _fortune_sentences,
+        "debian": _debian_descriptions,
     }
+    unknown = set(sources) - set(readers)
+    if unknown:
+        raise ValueError(f"unknown text sources {sorted(unknown)}; allowed: {list(readers)}")
+    rng = random.Random(seed)
     seen: set[str] = set()
     pool = {}
-    for name, texts in sources.items():
+    for name in sources:
+        texts = readers[name]()
         kept = []
         for t in texts:
             t = t.strip()

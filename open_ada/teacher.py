@@ -87,9 +87,10 @@ def add_arguments(p) -> None:
     p.add_argument("--teacher", default="all-MiniLM-L6-v2")
     p.add_argument(
         "--pool",
-        choices=["sentences", "long"],
+        choices=["sentences", "pairs", "long"],
         default="sentences",
-        help="sentences: short texts from every source; long: 100-250-token paragraphs",
+        help="sentences: short texts from every source; pairs: every sentence of the labelled training pairs and "
+        "the wiki sentences (closest in genre to STS); long: 100-250-token paragraphs",
     )
     p.add_argument("--max-per-source", type=int, default=120_000, help="cap per source (long: number of texts)")
 
@@ -102,6 +103,9 @@ def main(args) -> None:
 
     if args.pool == "long":
         pool = {"long": build_long_texts(args.max_per_source, seed=0)}
+    elif args.pool == "pairs":
+        full = build_text_pool(max_per_source=10**9, seed=0, sources=("pairs", "wiki"))
+        pool = {name: texts[: args.max_per_source] for name, texts in full.items()}
     else:
         pool = build_text_pool(max_per_source=args.max_per_source, seed=0)
     # Shuffle across sources so that any prefix of the cache (training may start early) mixes all of them.

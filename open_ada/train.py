@@ -50,6 +50,8 @@ class TrainConfig:
     max_position_embeddings: int = 256  # the longest trained input; the shipped model accepts no more
     vocab_size: int = 16384
     init_from_teacher_vocab: bool = True
+    init_embedding_std: float | None = None  # rescale teacher-initialised rows to this std; None keeps the teacher's
+    init_model: str | None = None  # continue from this model folder (a later stage) instead of a new model
     # data
     teacher: str = "all-MiniLM-L6-v2"
     distill_pools: list[str] = field(default_factory=lambda: ["sentences", "long"])  # `open-ada embed-teacher --pool`
@@ -167,14 +169,17 @@ def build_tokenizer_and_model(config: TrainConfig, texts: list[str]) -> tuple[Pr
     )
     model = AdaModel(model_config)
     if config.init_from_teacher_vocab:
-        init_embeddings_from_teacher(model, tokenizer, config.teacher)
+        init_embeddings_from_teacher(model, tokenizer, config.teacher, config.init_embedding_std)
     return tokenizer, model
 
 
 @torch.no_grad()
-def init_embeddings_from_teacher(model: AdaModel, tokenizer: PreTrainedTokenizerFast, teacher_name: str) -> int:
+def init_embeddings_from_teacher(
+    model: AdaModel, tokenizer: PreTrainedTokenizerFast, teacher_name: str, std: float | None = None
+) -> int:
     """Each BPE token's row becomes the mean of the teacher's input word embeddings of the pieces its text
-    splits into (rows with no piece keep their random init). Returns the number of rows set."""
+    splits into (rows with no piece keep their random init), rescaled to `std` if given. Returns the number
+    of rows set."""
     teacher = load_teacher(teacher_name)
     word_embeddings = teacher[0].auto_model.get_input_embeddings().weight  # (V_teacher, H)
     if word_embeddings.shape[1] != model.config.hidden_size:
@@ -183,8 +188,7 @@ def init_embeddings_from_teacher(model: AdaModel, tokenizer: PreTrainedTokenizer
             "set init_from_teacher_vocab=false"
         )
     weight = model.get_input_embeddings().weight
-    # Bring the teacher rows to the student's init scale: they feed a pre-LayerNorm stack either way.
-    scale = model.config.initializer_range / word_embeddings.std()
+    scale = 1.0 if std is None else std / word_embeddings.std()
     done = 0
     for token_id in range(len(tokenizer)):
         text = tokenizer.decode([token_id]).strip()
@@ -269,10 +273,14 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
 
     init_dir = out / "init"
     with args.main_process_first(desc="build tokenizer and initial model"):  # other ranks then load it
-        if not (init_dir / "model.safetensors").exists():
+        if config.init_model:
+            init_dir = Path(config.init_model)
+            logger.info(f"continuing from {init_dir}")
+        elif not (init_dir / "model.safetensors").exists():
             tokenizer, model = build_tokenizer_and_model(config, texts)
             save_model_folder(model, tokenizer, init_dir)
     student = SentenceTransformer(str(init_dir), trust_remote_code=True, device="cpu")
+    student[0].auto_model.float()  # a shipped folder may store fp16; train in fp32
     student.max_seq_length = config.max_seq_length
 
     train_datasets = {

@@ -112,6 +112,12 @@ def test_decoder_flops_match_counted_matmuls():
     ours = AdaModel(config).eval()
     attention = 4 * config.num_hidden_layers * config.num_attention_heads * config.head_dim * batch
     assert count_flops(ours, torch.randint(3, 300, (batch, 1))) == decoder_flops(config, [1] * batch) - attention
+    # pooled_output (encode's path) runs the last layer's query, output projection and feed-forward at the EOS only.
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        ours.pooled_output(torch.randint(3, 300, (batch, length)))
+    per_pair = 4 * config.num_attention_heads * config.head_dim
+    attention = per_pair * ((config.num_hidden_layers - 1) * batch * length * (length + 1) // 2 + batch * length)
+    assert counter.get_total_flops() == decoder_flops(config, [length] * batch, pooled_only=True) - attention
 
 
 def test_bert_flops_match_counted_matmuls():

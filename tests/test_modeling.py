@@ -29,6 +29,18 @@ def test_batch_equals_single(model, padding_side):
     torch.testing.assert_close(batched, singles, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_pooled_output_equals_forward_pooler_output(model, padding_side):
+    # pooled_output runs the last block at the EOS only; every row must still see exactly its own tokens.
+    _, ids, mask = random_batch([5, 12, 1, 9], padding_side=padding_side)
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask).pooler_output
+        fast = model.pooled_output(ids, mask)
+    torch.testing.assert_close(fast, full, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model.pooled_output(ids + 10_000, mask)
+
+
 def test_left_and_right_padding_agree_on_hidden_states(model):
     _, right_ids, right_mask = random_batch([4, 10], padding_side="right")
     _, left_ids, left_mask = random_batch([4, 10], padding_side="left")
