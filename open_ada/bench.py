@@ -23,7 +23,6 @@ import copy
 import ctypes
 import gc
 import json
-import math
 import os
 import platform
 import random

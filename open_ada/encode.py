@@ -42,7 +42,9 @@ def format_similarities(texts: list[str], emb: np.ndarray, width: int = 40) -> s
     sims = emb @ emb.T
     labels = [f"[{i}] " + (t if len(t) <= width else t[: width - 1] + "…") for i, t in enumerate(texts)]
     header = " " * (width + 6) + "".join(f"{f'[{j}]':>8}" for j in range(len(texts)))
-    rows = [f"{label:<{width + 6}}" + "".join(f"{s:8.3f}" for s in row) for label, row in zip(labels, sims, strict=False)]
+    rows = [
+        f"{label:<{width + 6}}" + "".join(f"{s:8.3f}" for s in row) for label, row in zip(labels, sims, strict=False)
+    ]
     return "\n".join([header, *rows])
 
 
