@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,9 @@ class TrainConfig:
     warmup_steps: int = 200
     max_steps: int = 6000
     weight_decay: float = 0.01
-    bf16: bool = False  # measured: bf16 autocast is ~20x slower than fp32 on this CPU build (aten::mm)
+    # bf16 autocast; None = where the hardware has it natively (see native_bf16). Measured on 2 CPU cores: a
+    # training step ~1.4x faster than fp32 with AVX-512 BF16, ~20x slower on an AVX2-only CPU.
+    bf16: bool | None = None
     matryoshka_dims: list[int] = field(default_factory=lambda: [384, 256, 128, 64])
     matryoshka_weight: float = 10.0  # weight of each truncated width's similarity-matrix loss
     # bookkeeping
@@ -151,6 +153,17 @@ class LoguruCallback(TrainerCallback):
             logger.info(f"step {state.global_step}/{state.max_steps}: {shown}")
 
 
+def native_bf16() -> bool:
+    """True on a GPU with bf16 or a CPU with AVX-512 BF16 / AMX (Linux: the flags in /proc/cpuinfo)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def build_tokenizer_and_model(config: TrainConfig, texts: list[str]) -> tuple[PreTrainedTokenizerFast, AdaModel]:
     from tokenizer.train_tokenizer import build_tokenizer
 
@@ -223,6 +236,8 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         SentenceTransformerTrainingArguments,
     )
 
+    if config.bf16 is None:
+        config = replace(config, bf16=native_bf16())  # the recorded config says what was used
     set_seed(config.seed)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)

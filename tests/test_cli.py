@@ -46,6 +46,16 @@ def test_encode_command_reads_stdin_and_writes_jsonl_with_dimensions(shipped, tm
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=-1), 1.0, atol=1e-5)
 
 
+def test_encode_command_in_bfloat16_stays_close_to_float32(shipped, tmp_path):
+    texts = ["A man is playing a guitar.", "A very different, much longer sentence about the weather in spring."]
+    result = run_cli("encode", *texts, "--dtype", "bfloat16", "--output", str(tmp_path / "emb.npy"))
+    assert result.returncode == 0, result.stderr
+    emb = np.load(tmp_path / "emb.npy")
+    assert emb.dtype == np.float32
+    cosine = (emb * shipped.encode(texts)).sum(-1)
+    assert cosine.min() > 0.999 and not np.allclose(emb, shipped.encode(texts), atol=1e-6)  # bf16 really ran
+
+
 def test_encode_command_errors_clearly(shipped):
     result = run_cli("encode")
     assert result.returncode == 2 and "no texts" in result.stderr

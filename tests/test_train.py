@@ -60,8 +60,27 @@ def test_tiny_training_lowers_loss_and_saves_a_loadable_folder(teacher_cache, tm
     model = AutoModel.from_pretrained(final, trust_remote_code=True)
     emb = model.encode(["a tiny test", "another one"])
     assert emb.shape == (2, 384) and np.allclose(np.linalg.norm(emb, axis=-1), 1, atol=1e-5)
-    # The last checkpoint was written (resume itself is exercised by the shipped run, not by this test).
     assert any((tmp_path / "run" / "checkpoints").glob("checkpoint-30"))
+
+
+def test_training_resumes_from_its_last_checkpoint(teacher_cache, tmp_path):
+    """A run cut off after checkpoint-10 goes on from there and ends where the unbroken run ended."""
+    import shutil
+
+    from open_ada.train import TrainConfig, train
+
+    config = TrainConfig(**TINY, output_dir=str(tmp_path / "run"), max_steps=20)
+    train(config, resume=False)
+    unbroken = losses(json.loads((tmp_path / "run" / "log_history.json").read_text()))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    shutil.rmtree(checkpoints / "checkpoint-20")  # as if the machine died between steps 10 and 20
+    shutil.rmtree(tmp_path / "run" / "final")
+    kept = (checkpoints / "checkpoint-10" / "model.safetensors").stat().st_mtime_ns
+    train(config, resume=True)
+    resumed = losses(json.loads((tmp_path / "run" / "log_history.json").read_text()))
+    assert (checkpoints / "checkpoint-10" / "model.safetensors").stat().st_mtime_ns == kept  # not redone
+    assert (checkpoints / "checkpoint-20").is_dir() and (tmp_path / "run" / "final" / "model.safetensors").exists()
+    assert resumed == pytest.approx(unbroken, rel=1e-4), (resumed, unbroken)
 
 
 def test_torchrun_two_cpu_processes(teacher_cache, tmp_path):
