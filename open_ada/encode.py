@@ -13,22 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from open_ada import DEFAULT_MODEL, add_model_arguments, load_model
+
 
 def add_arguments(p) -> None:
     p.add_argument("texts", nargs="*", help="texts to embed; '-' reads one text per line from stdin")
     p.add_argument("--file", help="read one text per line from this file")
-    p.add_argument("--model", help="model folder or Hub repo id (default: the shipped models/open-ada-small)")
+    add_model_arguments(p)
     p.add_argument("--dimensions", type=int, help="keep the first N dimensions (Matryoshka) and renormalise")
     p.add_argument("--max-length", type=int, help="most tokens per text (default: the model's context)")
     p.add_argument("--no-truncate", action="store_true", help="error on texts over max length instead of truncating")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument(
-        "--dtype",
-        default="float32",
-        choices=["float32", "bfloat16"],
-        help="model weights' dtype; bfloat16 is ~1.8x faster on CPUs with AVX-512 BF16 or AMX (cosine to float32 >= 0.9999, "
-        "results/bench.md), much slower on CPUs without them",
-    )
     p.add_argument("--output", help="write all embeddings to a .npy or .jsonl file")
     p.add_argument("--show", type=int, default=6, help="values of each embedding to print (default 6)")
 
@@ -64,12 +59,8 @@ def main(args) -> int:
         print("open-ada encode: no texts given (pass texts, '-' for stdin, or --file)", file=sys.stderr)
         return 2
     from loguru import logger
-    from transformers import AutoModel
 
-    from open_ada import DEFAULT_MODEL
-
-    model_path = args.model or str(DEFAULT_MODEL)
-    model = AutoModel.from_pretrained(model_path, trust_remote_code=True, dtype=args.dtype).eval()
+    model = load_model(args)
     try:
         emb = model.encode(
             texts,
@@ -100,5 +91,7 @@ def main(args) -> int:
     if 1 < len(texts) <= 20:
         print("\nCosine similarity:")
         print(format_similarities(texts, emb))
-    print(f"\nEmbedded {len(texts)} text(s) with {Path(model_path).name} ({emb.shape[1]} dimensions).")
+    print(
+        f"\nEmbedded {len(texts)} text(s) with {Path(args.model or DEFAULT_MODEL).name} ({emb.shape[1]} dimensions)."
+    )
     return 0

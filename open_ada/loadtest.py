@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from open_ada import add_model_arguments, load_model
+
 MAX_CONCURRENCY = 64
 MAX_SECONDS = 300
 TOLERANCE = 1e-5  # served and offline vectors come from the same kernels; only batching order differs
@@ -34,7 +36,7 @@ TOLERANCE = 1e-5  # served and offline vectors come from the same kernels; only 
 def add_arguments(p) -> None:
     """Flags of `open-ada loadtest`."""
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the server's base URL (loopback only)")
-    p.add_argument("--model", help="the model folder the server serves, for the offline reference (default: shipped)")
+    add_model_arguments(p, "the model the server serves, with its --dtype, for the offline reference")
     p.add_argument("--concurrency", type=int, default=8, help=f"client threads (at most {MAX_CONCURRENCY})")
     p.add_argument("--seconds", type=float, default=20.0, help=f"how long to send requests (at most {MAX_SECONDS})")
     p.add_argument("--inputs-per-request", type=int, default=1, help="texts per request (OpenAI allows 2048)")
@@ -141,25 +143,48 @@ def client_loop(
     return results
 
 
-def offline_throughput(model, texts: list[str], min_seconds: float = 1.0) -> tuple[np.ndarray, float]:
-    """Offline `encode` of `texts` (the reference vectors) and its tokens per second, timed over repeated passes
-    until `min_seconds` have passed, so that a small text pool still gives a stable number."""
+def offline_throughput(model, texts: list[str], min_seconds: float = 1.0) -> tuple[np.ndarray, float, float]:
+    """Offline `encode` of `texts` (the reference vectors), its tokens per second and its tokens per CPU-second,
+    timed over repeated passes until `min_seconds` have passed, so that a small text pool gives a stable number."""
     limit = min(8191, model.config.max_position_embeddings, model.tokenizer.model_max_length)  # the server's limit
     tokens = sum(len(x) for x in model.tokenize(texts, max_length=limit))
     model.encode(texts[:64], max_length=limit)  # warm-up
-    start, passes = time.perf_counter(), 0
+    start, cpu_start, passes = time.perf_counter(), time.process_time(), 0
     while passes == 0 or time.perf_counter() - start < min_seconds:
         reference = model.encode(texts, max_length=limit)
         passes += 1
-    return reference, tokens * passes / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return reference, tokens * passes / wall, tokens * passes / cpu
 
 
-def summarize(results: list[Result], seconds: float, offline_tokens_per_s: float) -> dict:
-    """The report: throughput, latency percentiles, errors and the served/offline throughput ratio."""
+def server_cpu_seconds(host: str, port: int, api_key: str | None) -> float | None:
+    """The server's `process_cpu_seconds_total` from its `/metrics` (None when it does not report one)."""
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    for line in text.splitlines():
+        if line.startswith("process_cpu_seconds_total "):
+            return float(line.split()[1])
+    return None
+
+
+def summarize(
+    results: list[Result],
+    seconds: float,
+    offline_tokens_per_s: float,
+    offline_tokens_per_cpu_s: float,
+    server_cpu_s: float | None,
+) -> dict:
+    """The report: throughput, latency percentiles, errors and the served/offline throughput ratios, per second of
+    wall time and per CPU-second the server spent (the clients share the machine, so the first is a lower bound)."""
     ok = [r for r in results if r.error is None]
     latencies = np.array([r.latency for r in results]) * 1000 if results else np.zeros(1)
     tokens_per_s = sum(r.tokens for r in ok) / seconds
     errors = [r.error for r in results if r.error is not None]
+    per_cpu_s = sum(r.tokens for r in ok) / server_cpu_s if server_cpu_s else None
     return {
         "requests": len(results),
         "errors": len(errors),
@@ -172,6 +197,10 @@ def summarize(results: list[Result], seconds: float, offline_tokens_per_s: float
         "max_abs_diff": max((r.max_abs_diff for r in results), default=0.0),
         "offline_tokens_per_s": offline_tokens_per_s,
         "served_over_offline": tokens_per_s / offline_tokens_per_s,
+        "server_cpu_seconds": server_cpu_s,
+        "offline_tokens_per_cpu_s": offline_tokens_per_cpu_s,
+        "served_tokens_per_server_cpu_s": per_cpu_s,
+        "served_over_offline_per_cpu_s": per_cpu_s / offline_tokens_per_cpu_s if per_cpu_s else None,
     }
 
 
@@ -186,10 +215,12 @@ def markdown_table(report: dict) -> str:
         ("errors", "errors", "{}"),
         ("offline tokens/s", "offline_tokens_per_s", "{:.0f}"),
         ("served/offline", "served_over_offline", "{:.2f}"),
+        ("server CPU s", "server_cpu_seconds", "{:.1f}"),
+        ("served/offline per CPU-s", "served_over_offline_per_cpu_s", "{:.2f}"),
     ]
     header = "| " + " | ".join(c[0] for c in columns) + " |"
     rule = "|" + "|".join("---:" for _ in columns) + "|"
-    row = "| " + " | ".join(fmt.format(report[key]) for _, key, fmt in columns) + " |"
+    row = "| " + " | ".join("–" if report[key] is None else fmt.format(report[key]) for _, key, fmt in columns) + " |"
     return "\n".join([header, rule, row])
 
 
@@ -212,10 +243,6 @@ def main(args) -> int:
         print(f"open-ada loadtest: {err}", file=sys.stderr)
         return 2
 
-    from transformers import AutoModel
-
-    from open_ada import DEFAULT_MODEL
-
     try:
         status, models = Client(host, port, args.api_key).request("GET", "/v1/models")
     except OSError as err:
@@ -226,10 +253,11 @@ def main(args) -> int:
         return 2
     served = models["data"][0]["id"]
 
-    model = AutoModel.from_pretrained(args.model or str(DEFAULT_MODEL), trust_remote_code=True).eval()
-    reference, offline_tokens_per_s = offline_throughput(model, texts)
+    model = load_model(args)
+    reference, offline_tokens_per_s, offline_tokens_per_cpu_s = offline_throughput(model, texts)
     print(f"offline encode: {len(texts)} texts, {offline_tokens_per_s:.0f} tokens/s; loading {args.url} ...")
 
+    cpu_before = server_cpu_seconds(host, port, args.api_key)
     start = time.perf_counter()
     deadline = start + args.seconds
     with ThreadPoolExecutor(args.concurrency) as pool:
@@ -248,6 +276,8 @@ def main(args) -> int:
         ]
         results = [r for f in futures for r in f.result()]
     elapsed = time.perf_counter() - start
+    cpu_after = server_cpu_seconds(host, port, args.api_key)
+    server_cpu_s = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
 
     report = {
         "url": args.url,
@@ -256,7 +286,7 @@ def main(args) -> int:
         "seconds": elapsed,
         "inputs_per_request": args.inputs_per_request,
         "texts": len(texts),
-        **summarize(results, elapsed, offline_tokens_per_s),
+        **summarize(results, elapsed, offline_tokens_per_s, offline_tokens_per_cpu_s, server_cpu_s),
     }
     print(markdown_table(report))
     if report["errors"]:

@@ -34,6 +34,8 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from open_ada import DEFAULT_MODEL, add_model_arguments, load_model
+
 # OpenAI's limits for its embedding models: inputs per request, tokens per input, tokens per request.
 MAX_INPUTS = 2048
 MAX_INPUT_TOKENS = 8191
@@ -47,7 +49,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 def add_arguments(p) -> None:
     """Flags of `open-ada serve`."""
-    p.add_argument("--model", help="model folder or Hub repo id (default: the shipped models/open-ada-small)")
+    add_model_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -61,13 +63,6 @@ def add_arguments(p) -> None:
         help="cut inputs over the per-input token limit (keeping EOS) instead of answering 400",
     )
     p.add_argument("--batch-size", type=int, default=64, help="most inputs per forward pass")
-    p.add_argument(
-        "--dtype",
-        default="float32",
-        choices=["float32", "bfloat16"],
-        help="model weights' dtype; bfloat16 is ~1.8x faster on CPUs with AVX-512 BF16 or AMX (cosine to float32 >= 0.9999, "
-        "results/bench.md), much slower on CPUs without them",
-    )
     p.add_argument(
         "--max-batch-tokens",
         type=int,
@@ -451,6 +446,9 @@ class Metrics:
             f'open_ada_request_duration_seconds_bucket{{le="+Inf"}} {self.latency_count}',
             f"open_ada_request_duration_seconds_sum {self.latency_sum}",
             f"open_ada_request_duration_seconds_count {self.latency_count}",
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.",
+            "# TYPE process_cpu_seconds_total counter",
+            f"process_cpu_seconds_total {time.process_time()}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -623,9 +621,6 @@ def main(args) -> int:
     """Loads the model and serves it with uvicorn until SIGINT/SIGTERM (in-flight requests finish first)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import uvicorn
-    from transformers import AutoModel
-
-    from open_ada import DEFAULT_MODEL
 
     try:
         config = ServeConfig(
@@ -639,9 +634,8 @@ def main(args) -> int:
     except ValueError as err:
         logger.error(f"open-ada serve: {err}")
         return 2
-    model_path = args.model or str(DEFAULT_MODEL)
-    model = AutoModel.from_pretrained(model_path, trust_remote_code=True, dtype=args.dtype).eval()
-    name = served_name(model_path)
+    model = load_model(args)
+    name = served_name(args.model or DEFAULT_MODEL)
     app = create_app(model, name, config)
     auth = "API key required" if config.api_key else "no API key"
     logger.info(f"serving {name} (alias {ADA_ALIAS}) on http://{args.host}:{args.port}/v1 ({auth})")

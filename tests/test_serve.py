@@ -247,6 +247,7 @@ def test_metrics_count_requests_tokens_errors_and_latency(server, name):
     assert delta("open_ada_request_duration_seconds_count") == 2
     assert delta("open_ada_batches_total") == 1  # the rejected request never reached the model
     assert after["open_ada_queue_depth"] == 0
+    assert after["process_cpu_seconds_total"] > before["process_cpu_seconds_total"]  # the server's own CPU time
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -455,6 +456,7 @@ def test_loadtest_reports_zero_errors_against_offline_encode(server, model_folde
     assert 0 <= report["max_abs_diff"] <= 1e-5
     assert report["latency_p99_ms"] >= report["latency_p50_ms"] > 0
     assert report["tokens_per_s"] > 0 and report["served_over_offline"] > 0
+    assert report["server_cpu_seconds"] > 0 and report["served_over_offline_per_cpu_s"] > 0  # from /metrics
     assert "| clients | inputs/request | requests/s |" in result.stdout
 
 

@@ -45,6 +45,16 @@ class AdaConfig(PretrainedConfig):
     """
 
     model_type = "ada"
+    # The integer sizes that shape the weights; each must be positive.
+    size_fields = (
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "intermediate_size",
+        "max_position_embeddings",
+    )
     attribute_map = {
         "max_seq_len": "max_position_embeddings",
         "embd_dim": "hidden_size",
@@ -83,15 +93,7 @@ class AdaConfig(PretrainedConfig):
 
     def validate_sizes(self):
         """Raises `ValueError` naming the offending values if the sizes cannot form a model."""
-        for name in (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "num_key_value_heads",
-            "intermediate_size",
-            "max_position_embeddings",
-        ):
+        for name in self.size_fields:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"AdaConfig.{name} must be a positive integer, got {value!r}")

@@ -42,19 +42,23 @@ class AdaAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, self.num_key_value_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=False)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        batch_size, seq_len, _ = hidden_states.shape
-        q = self.q_proj(hidden_states).view(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
-        k = (
-            self.k_proj(hidden_states)
-            .view(batch_size, seq_len, self.num_key_value_heads, self.head_dim)
-            .transpose(1, 2)
-        )
-        v = (
-            self.v_proj(hidden_states)
-            .view(batch_size, seq_len, self.num_key_value_heads, self.head_dim)
-            .transpose(1, 2)
-        )
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        query_positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Attention over `hidden_states` `(B, T, hidden)` -> `(B, T, hidden)`.
+
+        With `query_positions` `(B,)`, only one query per row: the output is `(B, 1, hidden)` and
+        `attention_mask` (required then) is that query's `(B, 1, 1, T)` mask over the keys.
+        """
+        batch_size = hidden_states.shape[0]
+        k = self._heads(self.k_proj(hidden_states), self.num_key_value_heads)
+        v = self._heads(self.v_proj(hidden_states), self.num_key_value_heads)
+        if query_positions is not None:
+            hidden_states = gather_positions(hidden_states, query_positions)
+        q = self._heads(self.q_proj(hidden_states), self.num_heads)
         # q: (B, H, T, D); k, v: (B, KV, T, D). enable_gqa lets the kernel share each key/value head across its
         # query heads instead of materialising a copy per head. Without a mask the causal flash kernel runs.
         out = F.scaled_dot_product_attention(
@@ -66,7 +70,11 @@ class AdaAttention(nn.Module):
             is_causal=attention_mask is None,
             enable_gqa=self.num_key_value_heads != self.num_heads,
         )
-        return self.o_proj(out.transpose(1, 2).reshape(batch_size, seq_len, -1))
+        return self.o_proj(out.transpose(1, 2).reshape(batch_size, q.shape[2], -1))
+
+    def _heads(self, x: torch.Tensor, num_heads: int) -> torch.Tensor:
+        """`(B, T, heads * head_dim) -> (B, heads, T, head_dim)`."""
+        return x.view(x.shape[0], x.shape[1], num_heads, self.head_dim).transpose(1, 2)
 
 
 class AdaMLP(nn.Module):
@@ -94,11 +102,29 @@ class AdaDecoderLayer(GradientCheckpointingLayer):
         self.mlp = AdaMLP(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        hidden_states = hidden_states + self.dropout(
-            self.self_attn(self.input_layernorm(hidden_states), attention_mask)
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        query_positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`(B, T, hidden) -> (B, T, hidden)`, or `(B, 1, hidden)` at `query_positions` `(B,)` only."""
+        residual = hidden_states if query_positions is None else gather_positions(hidden_states, query_positions)
+        hidden_states = residual + self.dropout(
+            self.self_attn(self.input_layernorm(hidden_states), attention_mask, query_positions)
         )
         return hidden_states + self.dropout(self.mlp(self.post_attention_layernorm(hidden_states)))
+
+
+def last_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """`(batch,)` index of each row's last attended token (the EOS), for left or right padding."""
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (positions * attention_mask.bool()).argmax(dim=-1)
+
+
+def gather_positions(hidden_states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """`(B, T, hidden)` at one position per row `(B,)` -> `(B, 1, hidden)`."""
+    return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), positions][:, None]
 
 
 def eos_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -111,9 +137,7 @@ def eos_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch
     Returns:
         `(batch, hidden)` embeddings.
     """
-    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-    last = (positions * attention_mask.bool()).argmax(dim=-1)  # (B,) index of the last attended token
-    return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), last]
+    return gather_positions(hidden_states, last_token_positions(attention_mask))[:, 0]
 
 
 class AdaPreTrainedModel(PreTrainedModel):
@@ -194,13 +218,7 @@ class AdaModel(AdaPreTrainedModel):
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mask = self._check_inputs(input_ids, attention_mask, position_ids, inputs_embeds)
-
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)
-        if position_ids is None:
-            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        hidden_states = self.dropout(inputs_embeds + self.embed_positions(position_ids))
-
+        hidden_states = self._embed(input_ids, attention_mask, position_ids, inputs_embeds)
         mask = self._attention_mask(attention_mask, hidden_states.dtype)
         all_hidden_states = (hidden_states,) if output_hidden_states else None
         for layer in self.layers:
@@ -217,6 +235,33 @@ class AdaModel(AdaPreTrainedModel):
             hidden_states=all_hidden_states,
         )
         return output if return_dict else output.to_tuple()
+
+    def pooled_output(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`forward(...).pooler_output` alone, `(batch, hidden_size)`: the last block runs only at each row's EOS,
+        since pooling discards its other outputs (with 4 blocks, about a fifth fewer FLOPs). Used by `encode`."""
+        attention_mask = self._check_inputs(input_ids, attention_mask, None, None)
+        hidden_states = self._embed(input_ids, attention_mask)
+        mask = self._attention_mask(attention_mask, hidden_states.dtype)
+        for layer in self.layers[:-1]:
+            hidden_states = layer(hidden_states, mask)
+        last = last_token_positions(attention_mask)
+        keys = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+        eos_mask = ((keys <= last[:, None]) & attention_mask.bool())[:, None, None, :]  # (B, 1, 1, T)
+        return self.norm(self.layers[-1](hidden_states, eos_mask, last)[:, 0])
+
+    def _embed(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Token plus position embeddings; positions count attended tokens only, so left padding shifts nothing."""
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        if position_ids is None:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return self.dropout(inputs_embeds + self.embed_positions(position_ids))
 
     def _check_inputs(
         self,
@@ -399,7 +444,7 @@ class AdaModel(AdaPreTrainedModel):
             batches = tqdm(batches, desc="Encoding", unit="batch")
         for batch in batches:
             input_ids, attention_mask = self._pad([ids[i] for i in batch])
-            out[batch] = self(input_ids=input_ids, attention_mask=attention_mask).pooler_output.float().cpu()
+            out[batch] = self.pooled_output(input_ids, attention_mask).float().cpu()
         if dimensions is not None:
             out = out[:, :dimensions]
         if normalize:
@@ -453,4 +498,4 @@ def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: in
 AdaConfig.register_for_auto_class()
 AdaModel.register_for_auto_class("AutoModel")
 
-__all__ = ["AdaPreTrainedModel", "AdaModel", "eos_pool", "length_batches"]
+__all__ = ["AdaPreTrainedModel", "AdaModel", "eos_pool", "last_token_positions", "length_batches"]
