@@ -143,7 +143,7 @@ def main(args) -> None:
         for name in [args.model, *args.teacher]
     ]
     record = {
-        "command": "open-ada evaluate " + " ".join(args.argv),
+        "command": "open-ada " + " ".join(args.argv),  # argv starts with the subcommand
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
         "date": time.strftime("%Y-%m-%d"),
         "results": results,
