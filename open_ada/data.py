@@ -226,3 +226,25 @@ def build_long_texts(n: int, seed: int = 0, min_words: int = 80, max_words: int 
         if len(words) >= min_words:
             out.append(" ".join(words[:max_words]))
     return out
+
+
+def build_crops(texts: list[str], seed: int = 0, max_words: int = 30) -> list[str]:
+    """One new text per short text of `texts` (at most `max_words` words), so that distillation sees more
+    inputs than the pool holds: half are a random span of 40-90% of its words (at least 3), half the text
+    joined with another random short text. Deduplicated against `texts` and each other."""
+    rng = random.Random(seed)
+    short = [t for t in texts if len(t.split()) <= max_words]
+    seen = {t.lower() for t in texts}
+    out = []
+    for text in short:
+        words = text.split()
+        if rng.random() < 0.5 and len(words) > 4:
+            n = max(3, round(len(words) * rng.uniform(0.4, 0.9)))
+            start = rng.randrange(len(words) - n + 1)
+            crop = " ".join(words[start : start + n])
+        else:
+            crop = f"{text} {rng.choice(short)}"
+        if crop.lower() not in seen:
+            seen.add(crop.lower())
+            out.append(crop)
+    return out

@@ -1,7 +1,7 @@
 """Teacher models from PyPI and a resumable on-disk cache of their embeddings.
 
-The cache lives outside git (default `~/.cache/open-ada/teacher/<teacher>/<pool>/`, pools `sentences` and
-`long`): `texts.jsonl` holds a pool's texts in order, `emb-00000.npy`... hold L2-normalised float16 embeddings
+The cache lives outside git (default `~/.cache/open-ada/teacher/<teacher>/<pool>/`, pools `sentences`, `pairs`,
+`long` and `crops`): `texts.jsonl` holds a pool's texts in order, `emb-00000.npy`... hold L2-normalised float16 embeddings
 in chunks, so an interrupted run resumes at the first missing chunk.
 """
 
@@ -31,10 +31,11 @@ def teacher_path(name: str) -> Path:
     )
 
 
-def load_teacher(name: str):
+def load_teacher(name: str, device: str | None = None):
+    """The teacher as a SentenceTransformer, on `device` (default: a GPU when there is one, else the CPU)."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(teacher_path(name)), device="cpu")
+    return SentenceTransformer(str(teacher_path(name)), device=device)
 
 
 def cache_dir(teacher: str, pool: str) -> Path:
@@ -55,6 +56,7 @@ def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], ba
             for t, s in zip(texts, sources, strict=False):
                 f.write(json.dumps({"text": t, "source": s}) + "\n")
     model = load_teacher(teacher)
+    logger.info(f"embedding {len(texts)} texts with {teacher} on {model.device}")
     n_chunks = (len(texts) + CHUNK - 1) // CHUNK
     for i in range(n_chunks):
         path = out / f"emb-{i:05d}.npy"
@@ -83,25 +85,51 @@ def load_cache(teacher: str, pool: str, limit: int | None = None) -> tuple[list[
     return texts[:n], emb[:n]
 
 
+def read_manifest(path: str | Path) -> tuple[list[str], list[str]]:
+    """Texts and sources of a pool's `texts.jsonl` (what `embed_pool` writes)."""
+    rows = [json.loads(line) for line in Path(path).open(encoding="utf-8")]
+    return [r["text"] for r in rows], [r.get("source", "") for r in rows]
+
+
 def add_arguments(p) -> None:
     p.add_argument("--teacher", default="all-MiniLM-L6-v2")
     p.add_argument(
         "--pool",
-        choices=["sentences", "pairs", "long"],
+        choices=["sentences", "pairs", "long", "crops"],
         default="sentences",
         help="sentences: short texts from every source; pairs: every sentence of the labelled training pairs and "
-        "the wiki sentences (closest in genre to STS); long: 100-250-token paragraphs",
+        "the wiki sentences (closest in genre to STS); long: 100-250-token paragraphs; crops: one variant (a word "
+        "span, or two texts joined) of each text of the cached sentences and pairs pools",
     )
     p.add_argument("--max-per-source", type=int, default=120_000, help="cap per source (long: number of texts)")
+    p.add_argument(
+        "--texts",
+        help="embed the texts of this texts.jsonl (a pool's manifest, e.g. copied from another machine) instead of "
+        "building the pool here",
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="teacher batch size (a GPU takes 1024 easily)")
 
 
 def main(args) -> None:
     """`open-ada embed-teacher`: build a text pool and cache the teacher's embeddings of it."""
     import random
 
-    from open_ada.data import build_long_texts, build_text_pool
+    from open_ada.data import build_crops, build_long_texts, build_text_pool
 
-    if args.pool == "long":
+    if args.texts:
+        texts, sources = read_manifest(args.texts)
+        logger.info(f"{args.pool} pool: {len(texts)} texts from {args.texts}")
+        embed_pool(args.teacher, args.pool, texts, sources, args.batch_size)
+        return
+    if args.pool == "crops":
+        bases = []
+        for pool in ("sentences", "pairs"):
+            manifest = cache_dir(args.teacher, pool) / "texts.jsonl"
+            if not manifest.exists():
+                raise ValueError(f"the crops pool is built from the {pool} pool: run `open-ada embed-teacher --pool {pool}`")
+            bases += read_manifest(manifest)[0]
+        pool = {"crops": build_crops(bases, seed=0)}
+    elif args.pool == "long":
         pool = {"long": build_long_texts(args.max_per_source, seed=0)}
     elif args.pool == "pairs":
         full = build_text_pool(max_per_source=10**9, seed=0, sources=("pairs", "wiki"))
@@ -112,4 +140,4 @@ def main(args) -> None:
     items = [(text, source) for source, texts in pool.items() for text in texts]
     random.Random(0).shuffle(items)
     logger.info(f"{args.pool} pool: {len(items)} texts from {', '.join(f'{k} {len(v)}' for k, v in pool.items())}")
-    embed_pool(args.teacher, args.pool, [t for t, _ in items], [s for _, s in items])
+    embed_pool(args.teacher, args.pool, [t for t, _ in items], [s for _, s in items], args.batch_size)

@@ -1,0 +1,50 @@
+"""The distillation pools: derived `crops` texts, and embedding a pool from a manifest written elsewhere."""
+
+import argparse
+import json
+
+import numpy as np
+
+import open_ada.teacher as teacher
+from open_ada.data import build_crops, read_stsb
+
+
+def test_crops_are_new_spans_or_joins_of_the_pool():
+    texts = sorted({s for p in read_stsb("train")[:300] for s in (p.sentence1, p.sentence2)})
+    crops = build_crops(texts, seed=0)
+    lowered = {t.lower() for t in texts}
+    assert len(crops) > 0.9 * len(texts)  # about one per text; only duplicates are dropped
+    assert len({c.lower() for c in crops}) == len(crops)
+    assert not lowered & {c.lower() for c in crops}
+    spans = joins = 0
+    for crop in crops:
+        if any(crop in t for t in texts):
+            spans += 1
+            assert len(crop.split()) >= 3
+        else:
+            assert any(crop.startswith(t + " ") and crop[len(t) + 1 :] in texts for t in texts), crop
+            joins += 1
+    assert spans > 0.3 * len(crops) and joins > 0.3 * len(crops)
+    assert build_crops(texts, seed=0) == crops  # seeded
+    assert build_crops(texts, seed=1) != crops
+
+
+def test_embed_teacher_from_a_manifest_reproduces_the_pool(tmp_path, monkeypatch):
+    texts = [p.sentence1 for p in read_stsb("train")[:20]]
+    monkeypatch.setattr(teacher, "CACHE_ROOT", tmp_path / "a")
+    teacher.embed_pool("all-MiniLM-L6-v2", "pairs", texts, ["stsb"] * len(texts))
+    manifest = teacher.cache_dir("all-MiniLM-L6-v2", "pairs") / "texts.jsonl"
+    copied = tmp_path / "texts.jsonl"
+    copied.write_text(manifest.read_text())
+    before = teacher.load_cache("all-MiniLM-L6-v2", "pairs")
+
+    monkeypatch.setattr(teacher, "CACHE_ROOT", tmp_path / "b")
+    args = argparse.Namespace(
+        teacher="all-MiniLM-L6-v2", pool="pairs", texts=str(copied), batch_size=8, max_per_source=10
+    )
+    teacher.main(args)
+    after = teacher.load_cache("all-MiniLM-L6-v2", "pairs")
+    assert after[0] == before[0] == texts
+    np.testing.assert_allclose(after[1].astype(np.float32), before[1].astype(np.float32), atol=2e-3)
+    rows = [json.loads(line) for line in (teacher.cache_dir("all-MiniLM-L6-v2", "pairs") / "texts.jsonl").open()]
+    assert [r["source"] for r in rows] == ["stsb"] * len(texts)
