@@ -99,10 +99,6 @@ class Workload:
     def tokens(self) -> int:
         return sum(len(x) for x in self.ids)
 
-    def head(self, n: int) -> Workload:
-        texts = self.texts[:n] if self.texts is not None else None
-        return Workload(self.name, self.ids[:n], texts, self.batch_size, self.batch_tokens)
-
 
 @dataclass
 class Result:
@@ -173,14 +169,16 @@ def _sync(device: str) -> None:
 
 
 def timed(run: Callable[[], object], seconds: float, device: str) -> tuple[int, float, float]:
-    """Runs `run` at least once and until `seconds` have passed; returns (repetitions, seconds, peak MiB of rep 1)."""
+    """Runs `run` once untimed (first-use costs: lazily loaded GPU kernels, cuBLAS/oneDNN setup per shape), then
+    at least once more and until `seconds` have passed; returns (timed repetitions, seconds, peak MiB of the
+    untimed run)."""
     with PeakMemory(device) as memory:
         _sync(device)
-        start = time.perf_counter()
         run()
         _sync(device)
-    reps, elapsed = 1, time.perf_counter() - start
-    while elapsed < seconds:
+    start = time.perf_counter()
+    reps, elapsed = 0, 0.0
+    while reps == 0 or elapsed < seconds:
         run()
         _sync(device)
         reps, elapsed = reps + 1, time.perf_counter() - start
@@ -411,7 +409,6 @@ def mixed_model(args, random_model: AdaModel) -> tuple[AdaModel, str, int]:
 
 
 def run_case(name: str, prepare, w: Workload, args, flops: float, ceiling: float, dtype: str, tokens: int) -> Result:
-    prepare(w.head(max(1, min(len(w.ids), w.batch_size))))()  # warm-up: first-call allocations, thread pools
     reps, seconds, peak = timed(prepare(w), args.seconds_per_case, args.device)
     return Result(
         model=name,

@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import ROOT, tiny_config
 from modeling_ada import AdaModel
-from open_ada.bench import ALL_MODELS, PeakMemory, bert_flops, build_gemma, decoder_flops, fixed_ids
+from open_ada.bench import ALL_MODELS, PeakMemory, bert_flops, build_gemma, decoder_flops, fixed_ids, timed
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,21 @@ def test_bert_flops_match_counted_matmuls():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="peak resident set needs Linux /proc")
+def test_timing_leaves_out_the_first_run():
+    import time
+
+    calls = []
+
+    def run():
+        calls.append(1)
+        time.sleep(0.3 if len(calls) == 1 else 0.01)  # a first call paying one-off costs
+
+    reps, seconds, _ = timed(run, 0.05, "cpu")
+    assert len(calls) == reps + 1
+    assert reps >= 1
+    assert seconds < 0.3 and seconds / reps < 0.05
+
+
 def test_peak_memory_sees_a_block_allocation_but_not_earlier_ones():
     before = torch.ones(32 * 2**20 // 4)  # 32 MiB resident before the block: not part of its peak
     with PeakMemory("cpu") as memory:
