@@ -240,3 +240,19 @@ def test_length_batches_respects_both_budgets():
     for b in batches:
         assert len(b) <= 3
         assert len(b) * max(lengths[i] for i in b) <= 60 or len(b) == 1
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_zero_stride_shared_head_equals_enable_gqa(causal):
+    """The CUDA fp32 path hands SDPA zero-stride views of the one key/value head instead of `enable_gqa`: the
+    same attention, with or without an explicit mask."""
+    torch.manual_seed(0)
+    q = torch.randn(2, 6, 9, 16)
+    k, v = torch.randn(2, 1, 9, 16), torch.randn(2, 1, 9, 16)
+    mask = None if causal else torch.randn(2, 1, 9, 9)
+    shared = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=True)
+    views = F.scaled_dot_product_attention(
+        q, k.expand(-1, 6, -1, -1), v.expand(-1, 6, -1, -1), attn_mask=mask, is_causal=causal
+    )
+    assert k.expand(-1, 6, -1, -1).stride(1) == 0  # a view, not a copy per head
+    torch.testing.assert_close(views, shared, rtol=1e-5, atol=1e-6)
