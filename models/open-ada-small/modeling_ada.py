@@ -61,6 +61,13 @@ class AdaAttention(nn.Module):
         q = self._heads(self.q_proj(hidden_states), self.num_heads)
         # q: (B, H, T, D); k, v: (B, KV, T, D). enable_gqa lets the kernel share each key/value head across its
         # query heads instead of materialising a copy per head. Without a mask the causal flash kernel runs.
+        enable_gqa = self.num_key_value_heads != self.num_heads
+        if enable_gqa and self.num_key_value_heads == 1 and q.is_cuda and q.dtype == torch.float32:
+            # CUDA's flash kernel has no fp32 and its memory-efficient kernel does not take enable_gqa, so SDPA
+            # would fall back to the math kernel and its T x T scores; zero-stride views of the one shared head
+            # (no copy) are accepted by the memory-efficient kernel.
+            k, v = k.expand(-1, self.num_heads, -1, -1), v.expand(-1, self.num_heads, -1, -1)
+            enable_gqa = False
         out = F.scaled_dot_product_attention(
             q,
             k,
@@ -68,7 +75,7 @@ class AdaAttention(nn.Module):
             attn_mask=attention_mask,
             dropout_p=self.dropout if self.training else 0.0,
             is_causal=attention_mask is None,
-            enable_gqa=self.num_key_value_heads != self.num_heads,
+            enable_gqa=enable_gqa,
         )
         return self.o_proj(out.transpose(1, 2).reshape(batch_size, q.shape[2], -1))
 
