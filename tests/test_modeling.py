@@ -256,3 +256,15 @@ def test_zero_stride_shared_head_equals_enable_gqa(causal):
     )
     assert k.expand(-1, 6, -1, -1).stride(1) == 0  # a view, not a copy per head
     torch.testing.assert_close(views, shared, rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_in_place_inference_equals_autograd_path():
+    from modeling_ada import AdaMLP
+
+    torch.manual_seed(0)
+    mlp = AdaMLP(tiny_config())
+    x = torch.randn(3, 5, mlp.gate_proj.in_features)
+    with torch.no_grad():
+        in_place = mlp(x)
+    expected = mlp.down_proj(mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x))
+    torch.testing.assert_close(in_place, expected.detach(), rtol=0, atol=0)
