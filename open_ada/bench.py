@@ -54,6 +54,7 @@ SMOKE_SHAPE = dict(
     intermediate_size=64,
 )
 ALL_MODELS = ("encode", "encode-bf16", "plain", "gemma", "minilm")
+ENCODE_BATCH_SIZE = 32  # AdaModel.encode's default: at least this many texts per encode batch
 # Fixed-length runs at 2048 and 8192 need this many positions; all-MiniLM-L6-v2 has 512.
 LONG_POSITIONS = 8192
 MINILM_POSITIONS = 512
@@ -268,7 +269,9 @@ def last_token(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def encode_runner(model: AdaModel) -> Callable[[Workload], Callable[[], object]]:
     def prepare(w: Workload) -> Callable[[], object]:
-        return lambda: model.encode_ids(w.ids, batch_size=max(64, w.batch_size), max_batch_tokens=w.batch_tokens)
+        return lambda: model.encode_ids(
+            w.ids, batch_size=max(ENCODE_BATCH_SIZE, w.batch_size), max_batch_tokens=w.batch_tokens
+        )
 
     return prepare
 
@@ -478,14 +481,18 @@ def build_models(args, model: AdaModel, pad_id: int) -> dict:
 
 def accuracy(model: AdaModel, bf16: AdaModel | None, w: Workload, pad_id: int) -> dict:
     """Encode vs the plain forward (one text at a time, fp32) and bf16 vs fp32 encode, on the mixed corpus."""
-    fast = model.encode_ids(w.ids, batch_size=64, max_batch_tokens=w.batch_tokens, convert_to_numpy=False)
+    fast = model.encode_ids(
+        w.ids, batch_size=ENCODE_BATCH_SIZE, max_batch_tokens=w.batch_tokens, convert_to_numpy=False
+    )
     with torch.inference_mode():
         plain = torch.cat(
             [F.normalize(ada_pool(model, *pad_right([x], pad_id, str(model.device))), dim=-1) for x in w.ids]
         )
     out = {"encode_vs_plain_max_abs_diff": float((fast - plain.float().cpu()).abs().max())}
     if bf16 is not None:
-        low = bf16.encode_ids(w.ids, batch_size=64, max_batch_tokens=w.batch_tokens, convert_to_numpy=False)
+        low = bf16.encode_ids(
+            w.ids, batch_size=ENCODE_BATCH_SIZE, max_batch_tokens=w.batch_tokens, convert_to_numpy=False
+        )
         out["bf16_vs_fp32_min_cosine"] = float((low * fast).sum(-1).min())
     return out
 
@@ -524,7 +531,7 @@ def long_context(args, model: AdaModel, gemma: torch.nn.Module | None, pad_id: i
 def padding(w: Workload) -> dict[str, float]:
     """Share of padded positions under encode's length-sorted batches and under the plain fixed-size batches."""
     lengths = [len(x) for x in w.ids]
-    sorted_batches = length_batches(lengths, max(64, w.batch_size), w.batch_tokens)
+    sorted_batches = length_batches(lengths, max(ENCODE_BATCH_SIZE, w.batch_size), w.batch_tokens)
     plain_batches = batches(list(range(len(lengths))), w.batch_size)
 
     def share(groups: list[list[int]]) -> float:

@@ -23,7 +23,7 @@ def add_arguments(p) -> None:
     p.add_argument("--dimensions", type=int, help="keep the first N dimensions (Matryoshka) and renormalise")
     p.add_argument("--max-length", type=int, help="most tokens per text (default: the model's context)")
     p.add_argument("--no-truncate", action="store_true", help="error on texts over max length instead of truncating")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--output", help="write all embeddings to a .npy or .jsonl file")
     p.add_argument("--show", type=int, default=6, help="values of each embedding to print (default 6)")
 

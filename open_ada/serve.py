@@ -62,7 +62,7 @@ def add_arguments(p) -> None:
         action="store_true",
         help="cut inputs over the per-input token limit (keeping EOS) instead of answering 400",
     )
-    p.add_argument("--batch-size", type=int, default=64, help="most inputs per forward pass")
+    p.add_argument("--batch-size", type=int, default=32, help="most inputs per forward pass")
     p.add_argument(
         "--max-batch-tokens",
         type=int,
@@ -85,7 +85,7 @@ class ServeConfig:
 
     api_key: str | None = None
     truncate: bool = False
-    batch_size: int = 64
+    batch_size: int = 32
     max_batch_tokens: int = 16384
     max_wait_ms: float = 5.0
     max_queue: int = 256

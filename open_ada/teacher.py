@@ -126,7 +126,9 @@ def main(args) -> None:
         for pool in ("sentences", "pairs"):
             manifest = cache_dir(args.teacher, pool) / "texts.jsonl"
             if not manifest.exists():
-                raise ValueError(f"the crops pool is built from the {pool} pool: run `open-ada embed-teacher --pool {pool}`")
+                raise ValueError(
+                    f"the crops pool is built from the {pool} pool: run `open-ada embed-teacher --pool {pool}`"
+                )
             bases += read_manifest(manifest)[0]
         pool = {"crops": build_crops(bases, seed=0)}
     elif args.pool == "long":
