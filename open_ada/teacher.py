@@ -1,8 +1,8 @@
 """Teacher models from PyPI and a resumable on-disk cache of their embeddings.
 
 The cache lives outside git (default `~/.cache/open-ada/teacher/<teacher>/<pool>/`, pools `sentences`, `pairs`,
-`long` and `crops`): `texts.jsonl` holds a pool's texts in order, `emb-00000.npy`... hold L2-normalised float16 embeddings
-in chunks, so an interrupted run resumes at the first missing chunk.
+`long` and `crops`): `texts.jsonl` holds a pool's texts in order, `emb-00000.npy`... hold L2-normalised float16
+embeddings in chunks, so an interrupted run resumes at the first missing chunk.
 """
 
 from __future__ import annotations
