@@ -30,9 +30,22 @@ def add_model_arguments(p, model_help: str = "model folder or Hub repo id") -> N
     )
 
 
+def model_path(args) -> str:
+    """The folder or repo id that `--model` names (default: the shipped model)."""
+    return args.model or str(DEFAULT_MODEL)
+
+
 def load_model(args) -> AdaModel:
     """The model that `add_model_arguments`' flags name, in eval mode."""
-    return AutoModel.from_pretrained(args.model or str(DEFAULT_MODEL), trust_remote_code=True, dtype=args.dtype).eval()
+    return AutoModel.from_pretrained(model_path(args), trust_remote_code=True, dtype=args.dtype).eval()
 
 
-__all__ = ["DEFAULT_MODEL", "AdaConfig", "AdaModel", "AdaPreTrainedModel", "add_model_arguments", "load_model"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "AdaConfig",
+    "AdaModel",
+    "AdaPreTrainedModel",
+    "add_model_arguments",
+    "load_model",
+    "model_path",
+]

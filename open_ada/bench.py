@@ -36,7 +36,7 @@ import torch.nn.functional as F
 import transformers
 
 from configuration_ada import AdaConfig
-from modeling_ada import AdaModel, length_batches
+from modeling_ada import ENCODE_BATCH_SIZE, AdaModel, length_batches
 from open_ada import DEFAULT_MODEL
 from open_ada.data import DATA_DIR, read_retrieval, read_stsb, retrieval_set_names
 
@@ -54,7 +54,6 @@ SMOKE_SHAPE = dict(
     intermediate_size=64,
 )
 ALL_MODELS = ("encode", "encode-bf16", "plain", "gemma", "minilm")
-ENCODE_BATCH_SIZE = 32  # AdaModel.encode's default: at least this many texts per encode batch
 # Fixed-length runs at 2048 and 8192 need this many positions; all-MiniLM-L6-v2 has 512.
 LONG_POSITIONS = 8192
 MINILM_POSITIONS = 512

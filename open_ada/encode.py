@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from open_ada import DEFAULT_MODEL, add_model_arguments, load_model
+from modeling_ada import ENCODE_BATCH_SIZE
+from open_ada import add_model_arguments, load_model, model_path
 
 
 def add_arguments(p) -> None:
@@ -23,7 +24,7 @@ def add_arguments(p) -> None:
     p.add_argument("--dimensions", type=int, help="keep the first N dimensions (Matryoshka) and renormalise")
     p.add_argument("--max-length", type=int, help="most tokens per text (default: the model's context)")
     p.add_argument("--no-truncate", action="store_true", help="error on texts over max length instead of truncating")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=ENCODE_BATCH_SIZE)
     p.add_argument("--output", help="write all embeddings to a .npy or .jsonl file")
     p.add_argument("--show", type=int, default=6, help="values of each embedding to print (default 6)")
 
@@ -91,7 +92,5 @@ def main(args) -> int:
     if 1 < len(texts) <= 20:
         print("\nCosine similarity:")
         print(format_similarities(texts, emb))
-    print(
-        f"\nEmbedded {len(texts)} text(s) with {Path(args.model or DEFAULT_MODEL).name} ({emb.shape[1]} dimensions)."
-    )
+    print(f"\nEmbedded {len(texts)} text(s) with {Path(model_path(args)).name} ({emb.shape[1]} dimensions).")
     return 0

@@ -34,7 +34,8 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from open_ada import DEFAULT_MODEL, add_model_arguments, load_model
+from modeling_ada import ENCODE_BATCH_SIZE
+from open_ada import add_model_arguments, load_model, model_path
 
 # OpenAI's limits for its embedding models: inputs per request, tokens per input, tokens per request.
 MAX_INPUTS = 2048
@@ -62,7 +63,7 @@ def add_arguments(p) -> None:
         action="store_true",
         help="cut inputs over the per-input token limit (keeping EOS) instead of answering 400",
     )
-    p.add_argument("--batch-size", type=int, default=32, help="most inputs per forward pass")
+    p.add_argument("--batch-size", type=int, default=ENCODE_BATCH_SIZE, help="most inputs per forward pass")
     p.add_argument(
         "--max-batch-tokens",
         type=int,
@@ -85,7 +86,7 @@ class ServeConfig:
 
     api_key: str | None = None
     truncate: bool = False
-    batch_size: int = 32
+    batch_size: int = ENCODE_BATCH_SIZE
     max_batch_tokens: int = 16384
     max_wait_ms: float = 5.0
     max_queue: int = 256
@@ -635,7 +636,7 @@ def main(args) -> int:
         logger.error(f"open-ada serve: {err}")
         return 2
     model = load_model(args)
-    name = served_name(args.model or DEFAULT_MODEL)
+    name = served_name(model_path(args))
     app = create_app(model, name, config)
     auth = "API key required" if config.api_key else "no API key"
     logger.info(f"serving {name} (alias {ADA_ALIAS}) on http://{args.host}:{args.port}/v1 ({auth})")

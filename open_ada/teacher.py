@@ -31,11 +31,11 @@ def teacher_path(name: str) -> Path:
     )
 
 
-def load_teacher(name: str, device: str | None = None):
-    """The teacher as a SentenceTransformer, on `device` (default: a GPU when there is one, else the CPU)."""
+def load_teacher(name: str):
+    """The teacher as a SentenceTransformer, on a GPU when there is one, else on the CPU."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(teacher_path(name)), device=device)
+    return SentenceTransformer(str(teacher_path(name)))
 
 
 def cache_dir(teacher: str, pool: str) -> Path:

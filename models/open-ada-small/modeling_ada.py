@@ -27,6 +27,11 @@ except ImportError:
 logger = logging.get_logger(__name__)
 
 
+# Texts per `encode` batch. Smaller batches of length-sorted texts waste less on padding: on 2 CPU cores, 32 encoded
+# mixed-length text 7-16% faster than 64.
+ENCODE_BATCH_SIZE = 32
+
+
 class AdaAttention(nn.Module):
     """Causal self-attention with `num_attention_heads` query heads sharing `num_key_value_heads` key/value heads."""
 
@@ -375,7 +380,7 @@ class AdaModel(AdaPreTrainedModel):
     def encode(
         self,
         texts: str | Sequence[str],
-        batch_size: int = 32,
+        batch_size: int = ENCODE_BATCH_SIZE,
         max_length: int | None = None,
         normalize: bool = True,
         dimensions: int | None = None,
@@ -392,8 +397,7 @@ class AdaModel(AdaPreTrainedModel):
 
         Args:
             texts: A string or a sequence of strings (the empty string embeds its lone EOS token).
-            batch_size: Most texts per forward pass. Smaller batches of length-sorted texts waste less on padding:
-                on 2 CPU cores, 32 encoded mixed-length text 7-16% faster than 64.
+            batch_size: Most texts per forward pass (see `ENCODE_BATCH_SIZE`).
             max_length: Most tokens per text, EOS included; default (and upper bound) the tokenizer's
                 `model_max_length` capped by `max_position_embeddings`.
             normalize: L2-normalise the embeddings (after any `dimensions` truncation).
@@ -437,7 +441,7 @@ class AdaModel(AdaPreTrainedModel):
     def encode_ids(
         self,
         ids: Sequence[Sequence[int]],
-        batch_size: int = 32,
+        batch_size: int = ENCODE_BATCH_SIZE,
         normalize: bool = True,
         dimensions: int | None = None,
         show_progress_bar: bool = False,
