@@ -32,6 +32,10 @@ if __name__ == "__main__":
         c = json.loads(Path(sys.argv[2]).read_text())
         c.update(batch_size=16, eval_steps=20, save_steps=10, dataloader_num_workers=1)
         Path(sys.argv[3]).write_text(json.dumps(c, indent=2))
+    elif cmd == "derive":  # SRC DST key=json-value ...: a config with some fields changed
+        c = json.loads(Path(sys.argv[2]).read_text())
+        c.update({k: json.loads(v) for k, v in (a.split("=", 1) for a in sys.argv[4:])})
+        Path(sys.argv[3]).write_text(json.dumps(c, indent=2))
     elif cmd == "calib":
         calib_config(*sys.argv[2:5])
     elif cmd == "steps":
