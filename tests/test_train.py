@@ -115,3 +115,11 @@ def test_sts_spearman_equals_scipy_on_the_same_numbers():
     ]
     expected = spearmanr(cos, [p.score for p in pairs]).statistic * 100
     assert sts_spearman(encode, pairs) == pytest.approx(expected, abs=1e-9)
+
+
+def test_missing_init_model_is_a_clear_error(tmp_path):
+    from open_ada.train import TrainConfig, train
+
+    config = TrainConfig(output_dir=str(tmp_path / "run"), init_model=str(tmp_path / "no-such-stage-1"))
+    with pytest.raises(ValueError, match="init_model .*no-such-stage-1.* is not a model folder"):
+        train(config)
