@@ -36,7 +36,7 @@ import torch.nn.functional as F
 import transformers
 
 from configuration_ada import AdaConfig
-from modeling_ada import ENCODE_BATCH_SIZE, AdaModel, length_batches
+from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS, AdaModel, length_batches
 from open_ada import DEFAULT_MODEL
 from open_ada.data import DATA_DIR, read_retrieval, read_stsb, retrieval_set_names
 
@@ -73,7 +73,7 @@ def add_arguments(p) -> None:
         type=int,
         default=8192,
         help="tokens per batch at fixed lengths (batch 1 at 8192); also the encode budget on the mixed corpus when "
-        "above its default of 16384 (a GPU wants 65536 or more)",
+        "above encode's default of 16384 (a GPU wants 65536 or more)",
     )
     p.add_argument("--plain-batch-size", type=int, default=32, help="texts per batch of the plain/gemma/minilm paths")
     p.add_argument(
@@ -608,7 +608,7 @@ def main(args) -> int:
     ]
     texts = mixed_texts(args.corpus_size)
     # The encode path's padded-token budget on the corpus: its default, or more when the fixed lengths get more (GPU).
-    corpus_tokens = max(16384, args.batch_tokens)
+    corpus_tokens = max(ENCODE_BATCH_TOKENS, args.batch_tokens)
     corpus = Workload("mixed", tokenize(tokenizer, texts, context), texts, args.plain_batch_size, corpus_tokens)
 
     skipped: list[dict] = []

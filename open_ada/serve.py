@@ -34,7 +34,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modeling_ada import ENCODE_BATCH_SIZE
+from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS
 from open_ada import add_model_arguments, load_model, model_path
 
 # OpenAI's limits for its embedding models: inputs per request, tokens per input, tokens per request.
@@ -67,7 +67,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--max-batch-tokens",
         type=int,
-        default=16384,
+        default=ENCODE_BATCH_TOKENS,
         help="token budget of one micro-batch, and most padded tokens per forward pass",
     )
     p.add_argument(
@@ -87,7 +87,7 @@ class ServeConfig:
     api_key: str | None = None
     truncate: bool = False
     batch_size: int = ENCODE_BATCH_SIZE
-    max_batch_tokens: int = 16384
+    max_batch_tokens: int = ENCODE_BATCH_TOKENS
     max_wait_ms: float = 5.0
     max_queue: int = 256
 

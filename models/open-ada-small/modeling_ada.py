@@ -30,6 +30,8 @@ logger = logging.get_logger(__name__)
 # Texts per `encode` batch. Smaller batches of length-sorted texts waste less on padding: on 2 CPU cores, 32 encoded
 # mixed-length text 7-16% faster than 64.
 ENCODE_BATCH_SIZE = 32
+# Most padded tokens per `encode` forward pass: bounds the memory of long inputs.
+ENCODE_BATCH_TOKENS = 16384
 
 
 class AdaAttention(nn.Module):
@@ -387,7 +389,7 @@ class AdaModel(AdaPreTrainedModel):
         show_progress_bar: bool = False,
         convert_to_numpy: bool = True,
         truncate: bool = True,
-        max_batch_tokens: int = 16384,
+        max_batch_tokens: int = ENCODE_BATCH_TOKENS,
     ):
         """Embeds texts with the model's own tokenizer, batching them by length.
 
@@ -446,7 +448,7 @@ class AdaModel(AdaPreTrainedModel):
         dimensions: int | None = None,
         show_progress_bar: bool = False,
         convert_to_numpy: bool = True,
-        max_batch_tokens: int = 16384,
+        max_batch_tokens: int = ENCODE_BATCH_TOKENS,
     ):
         """Embeds already tokenized texts (each a list of ids ending in EOS); the batching core of `encode`.
 
