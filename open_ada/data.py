@@ -18,6 +18,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("OPEN_ADA_DATA", REPO_ROOT.parent / "shared" / "data"))
+# Default cap on the texts taken from each source of a distillation pool.
+MAX_PER_SOURCE = 120_000
 
 
 @dataclass
@@ -179,7 +181,7 @@ SOURCES = ("pairs", "wiki", "wordnet", "gcide", "fortunes", "debian")
 
 
 def build_text_pool(
-    data_dir: Path = DATA_DIR, max_per_source: int = 120_000, seed: int = 0, sources: tuple[str, ...] = SOURCES
+    data_dir: Path = DATA_DIR, max_per_source: int = MAX_PER_SOURCE, seed: int = 0, sources: tuple[str, ...] = SOURCES
 ) -> dict[str, list[str]]:
     """Deduplicated sentences per source (of `SOURCES`), each capped at `max_per_source` (random sample)."""
     readers = {

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from loguru import logger
 
+from open_ada.data import MAX_PER_SOURCE
+
 CACHE_ROOT = Path(os.environ.get("OPEN_ADA_CACHE", Path.home() / ".cache" / "open-ada"))
 CHUNK = 8192
 
@@ -101,7 +103,12 @@ def add_arguments(p) -> None:
         "the wiki sentences (closest in genre to STS); long: 100-250-token paragraphs; crops: one variant (a word "
         "span, or two texts joined) of each text of the cached sentences and pairs pools",
     )
-    p.add_argument("--max-per-source", type=int, default=120_000, help="cap per source (long: number of texts)")
+    p.add_argument(
+        "--max-per-source",
+        type=int,
+        help=f"cap per source (long: number of texts), default {MAX_PER_SOURCE:,}; not with --texts, which embeds "
+        "its manifest whole",
+    )
     p.add_argument(
         "--texts",
         help="embed the texts of this texts.jsonl (a pool's manifest, e.g. copied from another machine) instead of "
@@ -116,11 +123,16 @@ def main(args) -> None:
 
     from open_ada.data import build_crops, build_long_texts, build_text_pool
 
+    if args.texts and args.max_per_source is not None:
+        raise ValueError(
+            "--max-per-source caps a pool built here; --texts embeds its manifest whole (shorten the file)"
+        )
     if args.texts:
         texts, sources = read_manifest(args.texts)
         logger.info(f"{args.pool} pool: {len(texts)} texts from {args.texts}")
         embed_pool(args.teacher, args.pool, texts, sources, args.batch_size)
         return
+    max_per_source = MAX_PER_SOURCE if args.max_per_source is None else args.max_per_source
     if args.pool == "crops":
         bases = []
         for pool in ("sentences", "pairs"):
@@ -132,12 +144,12 @@ def main(args) -> None:
             bases += read_manifest(manifest)[0]
         pool = {"crops": build_crops(bases, seed=0)}
     elif args.pool == "long":
-        pool = {"long": build_long_texts(args.max_per_source, seed=0)}
+        pool = {"long": build_long_texts(max_per_source, seed=0)}
     elif args.pool == "pairs":
         full = build_text_pool(max_per_source=10**9, seed=0, sources=("pairs", "wiki"))
-        pool = {name: texts[: args.max_per_source] for name, texts in full.items()}
+        pool = {name: texts[:max_per_source] for name, texts in full.items()}
     else:
-        pool = build_text_pool(max_per_source=args.max_per_source, seed=0)
+        pool = build_text_pool(max_per_source=max_per_source, seed=0)
     # Shuffle across sources so that any prefix of the cache (training may start early) mixes all of them.
     items = [(text, source) for source, texts in pool.items() for text in texts]
     random.Random(0).shuffle(items)

@@ -4,6 +4,7 @@ import argparse
 import json
 
 import numpy as np
+import pytest
 
 import open_ada.teacher as teacher
 from open_ada.data import build_crops, read_stsb
@@ -40,7 +41,7 @@ def test_embed_teacher_from_a_manifest_reproduces_the_pool(tmp_path, monkeypatch
 
     monkeypatch.setattr(teacher, "CACHE_ROOT", tmp_path / "b")
     args = argparse.Namespace(
-        teacher="all-MiniLM-L6-v2", pool="pairs", texts=str(copied), batch_size=8, max_per_source=10
+        teacher="all-MiniLM-L6-v2", pool="pairs", texts=str(copied), batch_size=8, max_per_source=None
     )
     teacher.main(args)
     after = teacher.load_cache("all-MiniLM-L6-v2", "pairs")
@@ -48,3 +49,11 @@ def test_embed_teacher_from_a_manifest_reproduces_the_pool(tmp_path, monkeypatch
     np.testing.assert_allclose(after[1].astype(np.float32), before[1].astype(np.float32), atol=2e-3)
     rows = [json.loads(line) for line in (teacher.cache_dir("all-MiniLM-L6-v2", "pairs") / "texts.jsonl").open()]
     assert [r["source"] for r in rows] == ["stsb"] * len(texts)
+
+
+def test_embed_teacher_refuses_a_cap_it_would_not_apply_to_a_manifest(tmp_path):
+    args = argparse.Namespace(
+        teacher="all-MiniLM-L6-v2", pool="pairs", texts=str(tmp_path / "texts.jsonl"), batch_size=8, max_per_source=10
+    )
+    with pytest.raises(ValueError, match="--max-per-source caps a pool built here"):
+        teacher.main(args)
