@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import transformers
+from loguru import logger
 
 from configuration_ada import AdaConfig
 from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS, AdaModel, length_batches
@@ -419,6 +420,7 @@ def mixed_model(args, random_model: AdaModel) -> tuple[AdaModel, str, int]:
 
 def run_case(name: str, prepare, w: Workload, args, flops: float, ceiling: float, dtype: str, tokens: int) -> Result:
     reps, seconds, peak = timed(prepare(w), args.seconds_per_case, args.device)
+    logger.info(f"{w.name:>10} {name:<11} {tokens * reps / seconds:>10,.0f} tokens/s  {peak:>8,.1f} MiB peak")
     return Result(
         model=name,
         workload=w.name,
@@ -621,7 +623,7 @@ def main(args) -> int:
     gemma = fixed_models.get("gemma_module")
     report = {
         "command": "open-ada bench " + " ".join(getattr(args, "argv", [])[1:]),
-        "machine": machine_info(args.device),
+        "machine": {**machine_info(args.device), "allocator": getattr(args, "allocator", "system default")},
         "weights": {"fixed": "random init, shipped shapes, 8192 positions", "mixed": weights, "gemma": "random init"},
         "tokenizer": tokenizer_source,
         "config": {k: getattr(config, k) for k in SHAPE_KEYS},
@@ -647,7 +649,7 @@ def markdown(report: dict) -> str:
         f"Command: `{report['command']}`  ",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, device {m['device']} "
         f"({m['gpu']}), torch {m['torch']}, transformers {m['transformers']}, load average at start "
-        f"{m['load_average_at_start'][0]:.1f}, {m['date']}  ",
+        f"{m['load_average_at_start'][0]:.1f}, {m['date']}, allocator {m.get('allocator', 'not recorded')}  ",
         f"Weights: fixed lengths {report['weights']['fixed']}; mixed corpus {report['weights']['mixed']}; Gemma "
         f"{report['weights']['gemma']}. Tokenizer: {report['tokenizer']}.  ",
         "GEMM ceiling: "

@@ -19,6 +19,8 @@ SUBCOMMANDS = {
     "serve": ("open_ada.serve", "serve an OpenAI-compatible /v1/embeddings API"),
     "loadtest": ("open_ada.loadtest", "concurrent load against a running server, compared with offline encode"),
 }
+# The commands that run inference on CPU-sized batches: they keep freed memory for reuse (open_ada/allocator.py).
+INFERENCE_COMMANDS = ("encode", "evaluate", "bench", "serve")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -54,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         print(args.missing, file=sys.stderr)
         return 2
     args.argv = argv
+    if args.command in INFERENCE_COMMANDS:
+        from open_ada.allocator import keep_freed_memory
+
+        args.allocator = keep_freed_memory()
     return importlib.import_module(SUBCOMMANDS[args.command][0]).main(args) or 0
 
 

@@ -63,6 +63,7 @@ def test_smoke_report_has_every_field_filled(smoke_report):
     ):
         assert report[key], f"{key} is missing or empty"
     assert report["machine"]["cpu"] and report["machine"]["torch_threads"] >= 1
+    assert report["machine"]["allocator"] != "system default"  # the CLI chose the inference allocator setting
 
 
 def test_smoke_report_covers_every_model_and_workload(smoke_report):
