@@ -19,7 +19,7 @@ SUBCOMMANDS = {
     "serve": ("open_ada.serve", "serve an OpenAI-compatible /v1/embeddings API"),
     "loadtest": ("open_ada.loadtest", "concurrent load against a running server, compared with offline encode"),
 }
-# The commands that run inference on CPU-sized batches: they keep freed memory for reuse (open_ada/allocator.py).
+# The commands that run the model for inference: they keep freed memory for reuse (open_ada/allocator.py).
 INFERENCE_COMMANDS = ("encode", "evaluate", "bench", "serve")
 
 
