@@ -3,7 +3,7 @@
 glibc's malloc serves every block over its mmap threshold (at most 32 MiB by default) with a fresh `mmap` and
 returns it to the kernel on `free`. A CPU forward pass over a 16,384-token batch allocates activations of 96 MiB
 (16,384 x 1,536 fp32 values) in every block, so each one is page-faulted in anew: on the 2-core benchmark machine
-that cost about a tenth of encode's time (results/bench.md). Raising the mmap and trim thresholds to 1 GiB keeps
+that cost about a tenth of encode's time at 512 tokens (A/B runs in README's Speed section). Raising the mmap and trim thresholds to 1 GiB keeps
 freed blocks in the heap, where the next batch reuses them. The price: the resident set stays near its peak
 instead of shrinking between batches.
 
@@ -21,12 +21,13 @@ import os
 KEEP_FREED_BYTES = 1 << 30
 # mallopt parameter numbers, from glibc's malloc.h
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "LD_PRELOAD")
+# Environment that means the user chose the allocator or its settings: then it is left alone.
+USER_MALLOC_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "LD_PRELOAD")
 
 
 def keep_freed_memory() -> str:
     """Makes glibc keep freed blocks of up to `KEEP_FREED_BYTES` for reuse; returns what the process runs with."""
-    user = [name for name in _USER_SETTINGS if os.environ.get(name)]
+    user = [name for name in USER_MALLOC_SETTINGS if os.environ.get(name)]
     if user:
         return f"as set by the user ({', '.join(user)})"
     try:

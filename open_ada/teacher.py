@@ -123,11 +123,11 @@ def main(args) -> None:
 
     from open_ada.data import build_crops, build_long_texts, build_text_pool
 
-    if args.texts and args.max_per_source is not None:
-        raise ValueError(
-            "--max-per-source caps a pool built here; --texts embeds its manifest whole (shorten the file)"
-        )
     if args.texts:
+        if args.max_per_source is not None:
+            raise ValueError(
+                "--max-per-source caps a pool built here; --texts embeds its manifest whole (shorten the file)"
+            )
         texts, sources = read_manifest(args.texts)
         logger.info(f"{args.pool} pool: {len(texts)} texts from {args.texts}")
         embed_pool(args.teacher, args.pool, texts, sources, args.batch_size)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from open_ada.allocator import KEEP_FREED_BYTES, keep_freed_memory
+from open_ada.allocator import KEEP_FREED_BYTES, USER_MALLOC_SETTINGS, keep_freed_memory
 
 # Page faults of activation-like 64 MiB tensors, each allocated anew as the previous one is freed (the first two,
 # which find nothing freed yet, are not counted).
@@ -23,15 +23,14 @@ for i in range(10):
     y = torch.nn.functional.gelu(x * 2)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
-USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "LD_PRELOAD")
 glibc_only = pytest.mark.skipif(
-    platform.libc_ver()[0] != "glibc" or any(os.environ.get(k) for k in USER_SETTINGS),
+    platform.libc_ver()[0] != "glibc" or any(os.environ.get(k) for k in USER_MALLOC_SETTINGS),
     reason="glibc malloc with its default settings only",
 )
 
 
 def probe(mode: str) -> tuple[str, int]:
-    env = {k: v for k, v in os.environ.items() if k not in USER_SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in USER_MALLOC_SETTINGS}
     result = subprocess.run([sys.executable, "-c", PROBE, mode], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120, check=True)  # fmt: skip
     setting, faults = result.stdout.strip().splitlines()[-2:]
