@@ -6,13 +6,13 @@ Everything reads `../shared/data` (or `$OPEN_ADA_DATA`) in place; nothing is dow
 from __future__ import annotations
 
 import csv
+import functools
 import glob
-import gzip
+import hashlib
 import json
 import os
-import random
 import re
-import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,153 +100,149 @@ def retrieval_set_names(data_dir: Path = DATA_DIR) -> list[str]:
     return sorted(Path(p).name for p in glob.glob(str(data_dir / "retrieval" / "*")) if Path(p).is_dir())
 
 
+def read_sourced(path: Path) -> list[tuple[list[str], str]]:
+    """Rows of a shared `X.txt` / `X.tsv` (tab-separated fields) with the source tag of its `X.src` twin."""
+    rows = path.read_text(encoding="utf-8").split("\n")
+    sources = Path(f"{path}.src").read_text(encoding="utf-8").split("\n")
+    if rows[-1] == "":
+        rows, sources = rows[:-1], sources[:-1]
+    if len(rows) != len(sources):
+        raise ValueError(f"{path} has {len(rows)} lines but {path}.src has {len(sources)}")
+    return [(row.split("\t"), source) for row, source in zip(rows, sources, strict=True)]
+
+
 # ---------------------------------------------------------------------------------------------------------------
-# Distillation text pool: unlabelled English sentences from the shared files and Debian packages.
-# Evaluation texts (STS-B dev/test, retrieval corpora and queries) are never part of it.
+# Held-out out-of-domain retrieval tasks, built from documents of the training material that training never sees
+# (split by document, deterministically). `training_filter` drops every text of them from every training pool.
+
+OOD_TASKS = ("news-titles", "squad-sentences", "scitail-claims", "medical-questions")
+HELD_OUT_SHARE = 10  # one document in HELD_OUT_SHARE is held out of the news articles and medical questions
+SQUAD_HELD_OUT_ROWS = 2500  # the last rows of the nqg test split: held-out SQuAD train articles, in article order
+NEWS_BODY_WORDS = 200  # an article body is cut here: near the 256-token context of the models compared
 
 
-def _wordnet_sentences(root: Path = Path("/usr/share/wordnet")) -> list[str]:
-    out = []
-    for pos in ("noun", "verb", "adj", "adv"):
-        path = root / f"data.{pos}"
-        if not path.exists():
-            continue
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("  ") or "| " not in line:
-                continue  # licence header
-            gloss = line.split("| ", 1)[1]
-            for part in gloss.split(";"):
-                out.append(part.strip().strip('"').strip())
-    return out
+def text_key(text: str) -> str:
+    """The evaluation denylist's key of a text (`../shared/data/README.md`): SHA-1 of its normalised form."""
+    return hashlib.sha1(re.sub(r"[^0-9a-z]+", " ", text.lower()).strip().encode()).hexdigest()[:16]
 
 
-def _gcide_sentences(path: Path = Path("/usr/share/dictd/gcide.dict.dz")) -> list[str]:
-    if not path.exists():
-        return []
-    text = gzip.open(path, "rt", encoding="utf-8", errors="replace").read()
-    out = []
-    for block in re.split(r"\n\s*\[[^\]]*\]\s*\n", text):  # entries end with "[1913 Webster]" and similar
-        body = " ".join(block.split())
-        body = re.sub(r"\{|\}|--\w[\w. ]*$", "", body)
-        # keep numbered senses' prose, drop headword / etymology lines
-        for sense in re.split(r"\b\d+\. ", body):
-            if "\\" in sense or "[" in sense:
-                continue
-            out.append(sense.strip())
-    return out
+def held_out(document_key: str) -> bool:
+    return int(text_key(document_key), 16) % HELD_OUT_SHARE == 0
 
 
-def _fortune_sentences(root: Path = Path("/usr/share/games/fortunes")) -> list[str]:
-    out = []
-    for path in sorted(root.glob("*")):
-        if path.suffix or not path.is_file() or path.name.endswith(("-o",)):
-            continue
-        for item in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
-            item = " ".join(item.split())
-            if "--" in item:
-                item = item.split("--")[0].strip()
-            out.append(item)
-    return out
+def news_articles(data_dir: Path = DATA_DIR) -> list[tuple[str, list[str]]]:
+    """(title, body paragraphs) of the Reuters and BBC articles of `text/news.txt`: a title line starts an article
+    and the body lines after it belong to it (`news.txt.src` tags them `*_title` / `*_body`)."""
+    articles: list[tuple[str, list[str]]] = []
+    for (line,), source in read_sourced(data_dir / "text" / "news.txt"):
+        if source.endswith("_title"):
+            articles.append((line, []))
+        elif source.endswith("_body") and articles:
+            articles[-1][1].append(line)
+    return articles
 
 
-def _debian_descriptions() -> list[str]:
-    try:
-        text = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True, timeout=120).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    out = []
-    in_description = False  # continuation lines (" ...") belong to whichever field came before them
-    for line in text.splitlines():
-        if line.startswith("Description: "):
-            in_description = True
-            out.append(line[len("Description: ") :])
-        elif not line.startswith(" "):
-            in_description = False
-        elif in_description and line.strip() != ".":
-            out.extend(s.strip() for s in re.split(r"(?<=[.!?])\s+", line.strip()))
-    return out
+def _task(name: str, queries: list[str], relevant: list[set[str]], docs: list[str]) -> RetrievalSet:
+    """A RetrievalSet from query texts, each query's relevant document texts, and the whole corpus."""
+    doc_ids = {text: f"d{i}" for i, text in enumerate(dict.fromkeys(docs))}
+    return RetrievalSet(
+        name,
+        corpus={i: text for text, i in doc_ids.items()},
+        queries={f"q{i}": q for i, q in enumerate(queries)},
+        qrels={f"q{i}": {doc_ids[d]: 1 for d in rel} for i, rel in enumerate(relevant)},
+    )
 
 
-def _pair_sentences(data_dir: Path) -> list[str]:
-    pairs = read_stsb("train", data_dir) + read_sick(data_dir) + read_msrp(data_dir) + read_trecqa("train", data_dir)
-    return [s for p in pairs for s in (p.sentence1, p.sentence2)]
+def _news_titles(data_dir: Path) -> RetrievalSet:
+    held = [(t, body) for t, body in news_articles(data_dir) if held_out(t) and len(" ".join(body).split()) >= 20]
+    bodies = [" ".join(" ".join(body).split()[:NEWS_BODY_WORDS]) for _, body in held]
+    return _task("news-titles", [t for t, _ in held], [{b} for b in bodies], bodies)
 
 
-def _keep(text: str) -> bool:
-    n = len(text.split())
-    return 3 <= n <= 80 and sum(c.isalpha() for c in text) > 0.6 * len(text)
+def _squad_sentences(data_dir: Path) -> RetrievalSet:
+    rows = [fields for fields, source in read_sourced(data_dir / "qa" / "qa.tsv") if source.endswith("(nqg_test)")]
+    rows = rows[-SQUAD_HELD_OUT_ROWS:]
+    return _task("squad-sentences", [q for q, _ in rows], [{a} for _, a in rows], [a for _, a in rows])
 
 
-SOURCES = ("pairs", "wiki", "wordnet", "gcide", "fortunes", "debian")
+def _scitail_claims(data_dir: Path) -> RetrievalSet:
+    rows = [fields for fields, source in read_sourced(data_dir / "nli" / "nli.tsv") if source == "scitail_dev"]
+    entailed: dict[str, set[str]] = {}
+    for premise, hypothesis, label in rows:
+        if label == "entailment":
+            entailed.setdefault(hypothesis, set()).add(premise)
+    return _task("scitail-claims", list(entailed), list(entailed.values()), [premise for premise, _, _ in rows])
 
 
-def build_text_pool(
-    data_dir: Path = DATA_DIR, max_per_source: int = MAX_PER_SOURCE, seed: int = 0, sources: tuple[str, ...] = SOURCES
-) -> dict[str, list[str]]:
-    """Deduplicated sentences per source (of `SOURCES`), each capped at `max_per_source` (random sample)."""
-    readers = {
-        "pairs": lambda: _pair_sentences(data_dir),
-        "wiki": lambda: (data_dir / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines(),
-        "wordnet": _wordnet_sentences,
-        "gcide": _gcide_sentences,
-        "fortunes": _fortune_sentences,
-        "debian": _debian_descriptions,
+def _medical_questions(data_dir: Path) -> RetrievalSet:
+    rows = [fields for fields, _ in read_sourced(data_dir / "qa" / "dupq.tsv") if held_out(fields[0])]
+    similar: dict[str, set[str]] = {}
+    for q1, q2, label in rows:
+        if label == "1":
+            similar.setdefault(q1, set()).add(q2)
+    return _task("medical-questions", list(similar), list(similar.values()), [q2 for _, q2, _ in rows])
+
+
+def read_ood_task(name: str, data_dir: Path = DATA_DIR) -> RetrievalSet:
+    """One held-out out-of-domain retrieval task (of `OOD_TASKS`), binary relevance:
+
+    - news-titles: Reuters / BBC headline -> its article's body (first 200 words), among the bodies of the held-out
+      articles (one in ten, by a hash of the title);
+    - squad-sentences: SQuAD question -> the sentence holding its answer, among the answer sentences of the last
+      2,500 rows of the nqg test split (whole SQuAD train articles, in article order);
+    - scitail-claims: a science claim -> the web sentences that entail it, among every premise of SciTail dev
+      (including those that do not entail it); all of SciTail dev is held out;
+    - medical-questions: a patient question -> its doctor-written similar rewrite, among every rewrite, similar or
+      not, of the held-out questions (one in ten, by a hash of the question).
+    """
+    builders = {
+        "news-titles": _news_titles,
+        "squad-sentences": _squad_sentences,
+        "scitail-claims": _scitail_claims,
+        "medical-questions": _medical_questions,
     }
-    unknown = set(sources) - set(readers)
-    if unknown:
-        raise ValueError(f"unknown text sources {sorted(unknown)}; allowed: {list(readers)}")
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    pool = {}
-    for name in sources:
-        texts = readers[name]()
-        kept = []
-        for t in texts:
-            t = t.strip()
-            if _keep(t) and t.lower() not in seen:
-                seen.add(t.lower())
-                kept.append(t)
-        rng.shuffle(kept)
-        pool[name] = kept[:max_per_source]
-    return pool
+    if name not in builders:
+        raise ValueError(f"unknown out-of-domain task {name!r}; allowed: {list(builders)}")
+    return builders[name](data_dir)
 
 
-def build_long_texts(n: int, seed: int = 0, min_words: int = 80, max_words: int = 180) -> list[str]:
-    """`n` paragraph-length texts (about 100-250 tokens) so that long positions are trained too: runs of
-    consecutive wiki sentences and Debian package descriptions joined until `min_words` is reached."""
-    rng = random.Random(seed)
-    sentences = (DATA_DIR / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines()
-    sentences += [t for t in _debian_descriptions() if _keep(t)]
-    out = []
-    while len(out) < n:
-        start = rng.randrange(len(sentences))
-        words: list[str] = []
-        for sentence in sentences[start:]:
-            if len(words) >= min_words:
-                break
-            words.extend(sentence.split())
-        if len(words) >= min_words:
-            out.append(" ".join(words[:max_words]))
-    return out
+# ---------------------------------------------------------------------------------------------------------------
+# The one gate of the training material.
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def build_crops(texts: list[str], seed: int = 0, max_words: int = 30) -> list[str]:
-    """One new text per short text of `texts` (at most `max_words` words), so that distillation sees more
-    inputs than the pool holds: half are a random span of 40-90% of its words (at least 3), half the text
-    joined with another random short text. Deduplicated against `texts` and each other."""
-    rng = random.Random(seed)
-    short = [t for t in texts if len(t.split()) <= max_words]
-    seen = {t.lower() for t in texts}
-    out = []
-    for text in short:
-        words = text.split()
-        if rng.random() < 0.5 and len(words) > 4:
-            n = max(3, round(len(words) * rng.uniform(0.4, 0.9)))
-            start = rng.randrange(len(words) - n + 1)
-            crop = " ".join(words[start : start + n])
-        else:
-            crop = f"{text} {rng.choice(short)}"
-        if crop.lower() not in seen:
-            seen.add(crop.lower())
-            out.append(crop)
-    return out
+class TrainingFilter:
+    """Decides which training texts may be used: a text is refused when its denylist key, or the key of any of its
+    sentences, is listed. `keep` drops every row (a text, a pair or a triplet, with its source tag) that has a refused
+    field."""
+
+    def __init__(self, keys: set[str] | frozenset[str]):
+        self.keys = frozenset(keys)
+
+    def allows(self, text: str) -> bool:
+        if text_key(text) in self.keys:
+            return False
+        parts = SENTENCE_END.split(text)
+        return len(parts) == 1 or not any(text_key(part) in self.keys for part in parts)
+
+    def keep(self, rows: Iterable[tuple[tuple[str, ...], str]]) -> list[tuple[tuple[str, ...], str]]:
+        return [(fields, source) for fields, source in rows if all(self.allows(text) for text in fields)]
+
+
+@functools.cache
+def training_filter(data_dir: Path = DATA_DIR) -> TrainingFilter:
+    """The filter every training pool and pair set passes through (`open_ada.pools.build`): the evaluation
+    denylist (`denylist/eval-texts.sha1`: STS-B dev/test, the retrieval sets, further held-out sets) plus every text,
+    and every sentence of it, of the held-out out-of-domain tasks."""
+    keys = set((data_dir / "denylist" / "eval-texts.sha1").read_text().split())
+    held = [
+        text
+        for name in OOD_TASKS
+        for task in [read_ood_task(name, data_dir)]
+        for text in [*task.queries.values(), *task.corpus.values()]
+    ]
+    held += [line for title, body in news_articles(data_dir) if held_out(title) for line in body]  # past 200 words too
+    for text in held:
+        keys.update(text_key(part) for part in [text, *SENTENCE_END.split(text)] if len(part.split()) >= 3)
+    return TrainingFilter(keys)

@@ -6,6 +6,9 @@
 - Retrieval (every BEIR-layout set under `data/retrieval/`): nDCG@10 with graded relevance (scikit-learn's
   `ndcg_score`, gains = judged grades, unjudged = 0) and Recall@100 (share of documents judged >= 1 that are
   in the top 100), averaged over judged queries.
+- Out-of-domain retrieval (`open_ada.data.OOD_TASKS`): the same scores on tasks built from held-out documents of
+  the training material (news headline -> article, SQuAD question -> answer sentence, science claim -> supporting
+  sentence, medical question -> its rewrite), which `open_ada.data.training_filter` keeps out of every training pool.
 
 Any model sentence-transformers can load is accepted (a folder, or a PyPI teacher name).
 """
@@ -23,7 +26,15 @@ from loguru import logger
 from scipy.stats import spearmanr
 from sklearn.metrics import ndcg_score
 
-from open_ada.data import DATA_DIR, ScoredPair, read_retrieval, read_stsb, retrieval_set_names
+from open_ada.data import (
+    OOD_TASKS,
+    RetrievalSet,
+    ScoredPair,
+    read_ood_task,
+    read_retrieval,
+    read_stsb,
+    retrieval_set_names,
+)
 
 
 def sts_spearman(encode, pairs: list[ScoredPair]) -> float:
@@ -34,9 +45,8 @@ def sts_spearman(encode, pairs: list[ScoredPair]) -> float:
     return float(spearmanr(cosine, [p.score for p in pairs]).statistic * 100)
 
 
-def retrieval_scores(encode, name: str, data_dir: Path = DATA_DIR) -> dict[str, float]:
+def retrieval_scores(encode, data: RetrievalSet) -> dict[str, float]:
     """nDCG@10 and Recall@100 (x100) of cosine-similarity retrieval on one set."""
-    data = read_retrieval(name, data_dir)
     doc_ids = list(data.corpus)
     query_ids = list(data.queries)
     docs = encode([data.corpus[d] for d in doc_ids])
@@ -80,9 +90,11 @@ def evaluate(
     sets: list[str] | None = None,
     splits: tuple[str, ...] = ("dev", "test"),
     dimensions: tuple[int, ...] = (),
+    ood: list[str] | None = None,
 ) -> dict:
-    """All scores of one model; `sets` limits retrieval sets (default: all found); `dimensions` adds STS-B test
-    scores of the first N dimensions (Matryoshka truncation; cosine renormalises)."""
+    """All scores of one model; `sets` limits retrieval sets (default: all found) and `ood` the out-of-domain tasks
+    (default: all); `dimensions` adds STS-B test scores of the first N dimensions (Matryoshka truncation; cosine
+    renormalises)."""
     encode_full, params = load_encoder(name)
     cache: dict[tuple[str, ...], np.ndarray] = {}
 
@@ -93,7 +105,14 @@ def evaluate(
         return cache[key]
 
     start = time.time()
-    result: dict = {"model": name, "parameters": params, "stsb": {}, "stsb_test_dimensions": {}, "retrieval": {}}
+    result: dict = {
+        "model": name,
+        "parameters": params,
+        "stsb": {},
+        "stsb_test_dimensions": {},
+        "retrieval": {},
+        "ood": {},
+    }
     for split in splits:
         result["stsb"][split] = sts_spearman(encode, read_stsb(split))
         logger.info(f"{name}: STS-B {split} {result['stsb'][split]:.2f}")
@@ -102,8 +121,11 @@ def evaluate(
         result["stsb_test_dimensions"][str(dim)] = score
         logger.info(f"{name}: STS-B test, first {dim} dimensions: {score:.2f}")
     for set_name in retrieval_set_names() if sets is None else sets:
-        result["retrieval"][set_name] = retrieval_scores(encode, set_name)
+        result["retrieval"][set_name] = retrieval_scores(encode, read_retrieval(set_name))
         logger.info(f"{name}: {set_name} {result['retrieval'][set_name]}")
+    for task in OOD_TASKS if ood is None else ood:
+        result["ood"][task] = retrieval_scores(encode, read_ood_task(task))
+        logger.info(f"{name}: out-of-domain {task} {result['ood'][task]}")
     result["seconds"] = round(time.time() - start, 1)
     return result
 
@@ -113,6 +135,8 @@ def markdown_table(results: list[dict]) -> str:
     dims = sorted({int(d) for r in results for d in r.get("stsb_test_dimensions", {})})
     header = ["model", "params", "STS-B dev", "STS-B test"] + [f"test @{d}d" for d in dims]
     header += [f"{s} {m}" for s in sets for m in ("nDCG@10", "R@100")]
+    tasks = [t for t in OOD_TASKS if any(t in r.get("ood", {}) for r in results)]
+    header += [f"{t} nDCG@10" for t in tasks]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         row = [Path(r["model"]).name, f"{r['parameters'] / 1e6:.1f}M"]
@@ -124,6 +148,7 @@ def markdown_table(results: list[dict]) -> str:
         for s in sets:
             scores = r["retrieval"].get(s, {})
             row += [f"{scores[m]:.2f}" if m in scores else "–" for m in ("ndcg@10", "recall@100")]
+        row += [f"{r['ood'][t]['ndcg@10']:.2f}" if t in r.get("ood", {}) else "–" for t in tasks]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

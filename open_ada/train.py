@@ -2,10 +2,13 @@
 
     open-ada train --config configs/open-ada-small.json
 
-Two objectives, sampled in proportion to their sizes by the trainer:
-- distillation: the student's normalised EOS embedding matches the teacher's cached embedding
-  (`DistillationLoss`, Matryoshka-aware);
-- contrastive: CoSENT on labelled sentence pairs (STS-B train, SICK), wrapped in `MatryoshkaLoss`.
+Two objectives, each batch drawn from one data set, data sets sampled in proportion to their sizes:
+- distillation: the student's normalised EOS embedding matches the teacher's cached embedding of the same text
+  (`DistillationLoss`, Matryoshka-aware), on the text pools of `open_ada.pools.POOLS`;
+- contrastive: in-batch contrastive training on labelled (question, answer) pairs and (premise, entailed,
+  contradicted) triplets (`open_ada.pools.PAIR_SETS`) with sentence-transformers' `CachedGISTEmbedLoss`, the teacher
+  as guide: an in-batch negative that the teacher finds at least as similar to the anchor as its positive is not
+  used as a negative (it is likely a second right answer).
 
 The same command runs on one CPU or GPU, or on several processes with
 `torchrun --nproc_per_node N -m open_ada.cli train ...` (DDP through the Hugging Face Trainer).
@@ -24,14 +27,17 @@ import torch
 import torch.nn.functional as F
 from loguru import logger
 from sentence_transformers import DefaultBatchSampler
+from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 from torch import nn
 from transformers import PreTrainedTokenizerFast, TrainerCallback, set_seed
 
 import open_ada  # noqa: F401  (registers AdaConfig/AdaModel with the Auto classes)
 from configuration_ada import AdaConfig
 from modeling_ada import AdaModel
-from open_ada.data import read_sick, read_stsb
+from open_ada.data import read_stsb
 from open_ada.folder import save_model_folder
+from open_ada.hardware import native_bf16
+from open_ada.pools import build
 from open_ada.teacher import load_cache, load_teacher
 
 
@@ -41,22 +47,32 @@ class TrainConfig:
 
     output_dir: str = "runs/open-ada-small"
     seed: int = 0
-    # model
-    hidden_size: int = 384  # the teacher's width: token embeddings can start from its vocabulary
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 6
-    num_key_value_heads: int = 1
-    intermediate_size: int = 1024
-    max_position_embeddings: int = 256  # the longest trained input; the shipped model accepts no more
-    vocab_size: int = 16384
+    # model: AdaConfig fields of a new model (ignored with init_model); vocab_size is also the tokenizer's size and
+    # max_position_embeddings its model_max_length
+    model: dict = field(
+        default_factory=lambda: {
+            "hidden_size": 384,  # the teacher's width: token embeddings can start from its vocabulary
+            "num_hidden_layers": 6,
+            "num_attention_heads": 6,
+            "num_key_value_heads": 1,
+            "intermediate_size": 1536,
+            "max_position_embeddings": 256,  # the longest trained input; the model accepts no more
+            "vocab_size": 16384,
+        }
+    )
     init_from_teacher_vocab: bool = True
     init_embedding_std: float | None = None  # rescale teacher-initialised rows to this std; None keeps the teacher's
     init_model: str | None = None  # continue from this model folder (a later stage) instead of a new model
     # data
     teacher: str = "all-MiniLM-L6-v2"
-    distill_pools: list[str] = field(default_factory=lambda: ["sentences", "long"])  # `open-ada embed-teacher --pool`
+    distill_pools: list[str] = field(default_factory=lambda: ["sentences", "pairs", "text", "passages"])
     max_distill_texts: int | None = None  # first N texts of each pool's cache (None: all cached)
-    pair_repeats: int = 4  # labelled pairs are few: repeat them so they are ~15% of batches; 0 = distillation only
+    pair_sets: list[str] = field(default_factory=lambda: ["qa", "nli"])  # contrastive data; [] = distillation only
+    pair_repeats: int = 4  # pair sets are small next to the pools: repeated, they are ~15-20% of the batches
+    gist_temperature: float = 0.05  # GISTEmbedLoss temperature (1/scale): the teacher's own training used scale 20
+    gist_mini_batch: int = (
+        64  # texts per forward/backward of the cached GIST loss: batch 512 triplets ran out of 24 GB
+    )
     max_seq_length: int = 256
     # optimisation
     batch_size: int = 64
@@ -153,33 +169,14 @@ class LoguruCallback(TrainerCallback):
             logger.info(f"step {state.global_step}/{state.max_steps}: {shown}")
 
 
-def native_bf16() -> bool:
-    """True on a GPU with bf16 or a CPU with AVX-512 BF16 / AMX (Linux: the flags in /proc/cpuinfo)."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def build_tokenizer_and_model(config: TrainConfig, texts: list[str]) -> tuple[PreTrainedTokenizerFast, AdaModel]:
     from tokenizer.train_tokenizer import build_tokenizer
 
-    tokenizer = build_tokenizer(texts, config.vocab_size, model_max_length=config.max_position_embeddings)
-    model_config = AdaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads,
-        num_key_value_heads=config.num_key_value_heads,
-        intermediate_size=config.intermediate_size,
-        max_position_embeddings=config.max_position_embeddings,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
+    model_config = AdaConfig(**config.model)
+    tokenizer = build_tokenizer(texts, model_config.vocab_size, model_max_length=model_config.max_position_embeddings)
+    model_config.vocab_size = len(tokenizer)
+    model_config.pad_token_id, model_config.bos_token_id = tokenizer.pad_token_id, tokenizer.bos_token_id
+    model_config.eos_token_id = tokenizer.eos_token_id
     model = AdaModel(model_config)
     if config.init_from_teacher_vocab:
         init_embeddings_from_teacher(model, tokenizer, config.teacher, config.init_embedding_std)
@@ -213,16 +210,23 @@ def init_embeddings_from_teacher(
     return done
 
 
-def pair_dataset(repeats: int):
+def pair_set_dataset(name: str, repeats: int):
+    """Pair set `name` (`open_ada.pools.PAIR_SETS`) as a dataset of anchor / positive [/ negative] columns, repeated."""
     from datasets import Dataset
 
-    # CoSENT only needs the order of the scores: map each set to [0, 1].
-    pairs = [(p.sentence1, p.sentence2, p.score / 5.0) for p in read_stsb("train")]
-    pairs += [(p.sentence1, p.sentence2, (p.score - 1.0) / 4.0) for p in read_sick()]
-    pairs = pairs * repeats
-    return Dataset.from_dict(
-        {"sentence1": [p[0] for p in pairs], "sentence2": [p[1] for p in pairs], "score": [p[2] for p in pairs]}
-    )
+    rows = [fields for fields, _ in build(name)] * repeats
+    columns = ("anchor", "positive", "negative")[: len(rows[0])]
+    return Dataset.from_dict({column: [row[i] for row in rows] for i, column in enumerate(columns)})
+
+
+def batch_sampler(dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed=0):
+    """Length-grouped batches for a distillation pool (one text column); for a pair set, batches in which no text
+    occurs twice (sentence-transformers' `NoDuplicatesBatchSampler`), so that no in-batch negative is a copy of a
+    positive."""
+    kwargs = dict(valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+    if "sentence" in dataset.column_names:
+        return LengthGroupedBatchSampler(dataset, batch_size, drop_last, **kwargs)
+    return NoDuplicatesBatchSampler(dataset, batch_size, drop_last, **kwargs)
 
 
 def train(config: TrainConfig, resume: bool = True) -> Path:
@@ -230,7 +234,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
-    from sentence_transformers.sentence_transformer.losses import CoSENTLoss, MatryoshkaLoss
+    from sentence_transformers.sentence_transformer.losses import CachedGISTEmbedLoss
     from sentence_transformers.sentence_transformer.training_args import (
         MultiDatasetBatchSamplers,
         SentenceTransformerTrainingArguments,
@@ -275,7 +279,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         lr_scheduler_type="cosine",
         bf16=config.bf16,
         use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs this to be explicit
-        batch_sampler=LengthGroupedBatchSampler,
+        batch_sampler=batch_sampler,
         multi_dataset_batch_sampler=MultiDatasetBatchSamplers.PROPORTIONAL,
         eval_strategy="steps" if evaluator else "no",
         eval_steps=config.eval_steps or None,
@@ -309,9 +313,21 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     }
     distill_loss = DistillationLoss(student, config.matryoshka_dims, config.matryoshka_weight)
     train_losses = {name: distill_loss for name in train_datasets}
-    if config.pair_repeats > 0:
-        train_datasets["pairs"] = pair_dataset(config.pair_repeats)
-        train_losses["pairs"] = MatryoshkaLoss(student, CoSENTLoss(student), config.matryoshka_dims)
+    if config.pair_sets:
+        # The guide runs inside the trainer's autocast, like the student: it only ranks in-batch candidates.
+        # GradCache: the whole batch's in-batch negatives, in memory for `gist_mini_batch` texts at a time.
+        gist_loss = CachedGISTEmbedLoss(
+            student,
+            load_teacher(config.teacher),
+            temperature=config.gist_temperature,
+            mini_batch_size=config.gist_mini_batch,
+        )
+        for name in config.pair_sets:
+            train_datasets[name] = pair_set_dataset(name, config.pair_repeats)
+            train_losses[name] = gist_loss
+            logger.info(
+                f"pair set {name!r}: {len(train_datasets[name])} rows (x{config.pair_repeats}) with CachedGISTEmbedLoss"
+            )
     trainer = SentenceTransformerTrainer(
         model=student,
         args=args,

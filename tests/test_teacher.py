@@ -1,4 +1,4 @@
-"""The distillation pools: derived `crops` texts, and embedding a pool from a manifest written elsewhere."""
+"""The teacher cache: embedding a pool from a manifest written elsewhere."""
 
 import argparse
 import json
@@ -7,27 +7,7 @@ import numpy as np
 import pytest
 
 import open_ada.teacher as teacher
-from open_ada.data import build_crops, read_stsb
-
-
-def test_crops_are_new_spans_or_joins_of_the_pool():
-    texts = sorted({s for p in read_stsb("train")[:300] for s in (p.sentence1, p.sentence2)})
-    crops = build_crops(texts, seed=0)
-    lowered = {t.lower() for t in texts}
-    assert len(crops) > 0.9 * len(texts)  # about one per text; only duplicates are dropped
-    assert len({c.lower() for c in crops}) == len(crops)
-    assert not lowered & {c.lower() for c in crops}
-    spans = joins = 0
-    for crop in crops:
-        if any(crop in t for t in texts):
-            spans += 1
-            assert len(crop.split()) >= 3
-        else:
-            assert any(crop.startswith(t + " ") and crop[len(t) + 1 :] in texts for t in texts), crop
-            joins += 1
-    assert spans > 0.3 * len(crops) and joins > 0.3 * len(crops)
-    assert build_crops(texts, seed=0) == crops  # seeded
-    assert build_crops(texts, seed=1) != crops
+from open_ada.data import read_stsb
 
 
 def test_embed_teacher_from_a_manifest_reproduces_the_pool(tmp_path, monkeypatch):

@@ -1,0 +1,318 @@
+"""Training material: the distillation text pools (embedded once by the teacher and cached, `open_ada.teacher`)
+and the labelled pair sets of the contrastive objective (`open_ada.train`).
+
+Every row of every pool and pair set passes `open_ada.data.training_filter` in `build`, the one place where
+evaluation texts and the held-out out-of-domain tasks are kept out of training. Everything is read from
+`../shared/data` (every genre file found under `text/`, `nli/` and `qa/`) and, where installed, Debian packages.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from open_ada.data import DATA_DIR, read_msrp, read_sick, read_sourced, read_stsb, read_trecqa, training_filter
+
+Row = tuple[tuple[str, ...], str]  # the texts of one example (one text, a pair or a triplet) and its source tag
+
+MAX_PER_SOURCE = 120_000  # default cap on the rows taken from each source of a pool
+PASSAGE_WORDS = (50, 150)  # a passage joins consecutive lines of one document up to a random length in this range
+MAX_TEXT_WORDS = 150  # longer lines are split at sentence ends: ~200-230 tokens, inside the 256-token context
+# Sources whose consecutive lines are unrelated texts (comments, snippets, questions): never joined into passages.
+INDEPENDENT_LINES = {
+    "goemotions_reddit",
+    "nltk_masc_twitter",
+    "nltk_nps_chat",
+    "nltk_sentence_polarity_rt",
+    "nltk_subjectivity",
+    "nltk_trec_qc_questions",
+    "nltk_webtext_firefox",
+    "nltk_webtext_overheard",
+    "nltk_webtext_singles",
+    "nltk_webtext_wine",
+    "wikisplit_complex_sentence",
+}
+
+
+def _keep(text: str) -> bool:
+    n = len(text.split())
+    return 3 <= n <= 80 and sum(c.isalpha() for c in text) > 0.6 * len(text)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sources
+
+
+def _wordnet_sentences(root: Path = Path("/usr/share/wordnet")) -> list[str]:
+    out = []
+    for pos in ("noun", "verb", "adj", "adv"):
+        path = root / f"data.{pos}"
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("  ") or "| " not in line:
+                continue  # licence header
+            gloss = line.split("| ", 1)[1]
+            for part in gloss.split(";"):
+                out.append(part.strip().strip('"').strip())
+    return out
+
+
+def _gcide_sentences(path: Path = Path("/usr/share/dictd/gcide.dict.dz")) -> list[str]:
+    if not path.exists():
+        return []
+    text = gzip.open(path, "rt", encoding="utf-8", errors="replace").read()
+    out = []
+    for block in re.split(r"\n\s*\[[^\]]*\]\s*\n", text):  # entries end with "[1913 Webster]" and similar
+        body = " ".join(block.split())
+        body = re.sub(r"\{|\}|--\w[\w. ]*$", "", body)
+        # keep numbered senses' prose, drop headword / etymology lines
+        for sense in re.split(r"\b\d+\. ", body):
+            if "\\" in sense or "[" in sense:
+                continue
+            out.append(sense.strip())
+    return out
+
+
+def _fortune_sentences(root: Path = Path("/usr/share/games/fortunes")) -> list[str]:
+    out = []
+    for path in sorted(root.glob("*")):
+        if path.suffix or not path.is_file() or path.name.endswith(("-o",)):
+            continue
+        for item in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
+            item = " ".join(item.split())
+            if "--" in item:
+                item = item.split("--")[0].strip()
+            out.append(item)
+    return out
+
+
+def _debian_descriptions() -> list[list[str]]:
+    """The sentences of each Debian package's long description (`apt-cache dumpavail`), one list per package."""
+    try:
+        text = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True, timeout=120).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    out: list[list[str]] = []
+    in_description = False  # continuation lines (" ...") belong to whichever field came before them
+    for line in text.splitlines():
+        if line.startswith("Description: "):
+            in_description = True
+            out.append([line[len("Description: ") :]])
+        elif not line.startswith(" "):
+            in_description = False
+        elif in_description and line.strip() != ".":
+            out[-1].extend(s.strip() for s in re.split(r"(?<=[.!?])\s+", line.strip()))
+    return out
+
+
+def _labelled_pairs(data_dir: Path) -> list[Row]:
+    """Every labelled pair of the shared files, any label: (text, text) rows."""
+    scored = read_stsb("train", data_dir) + read_sick(data_dir) + read_msrp(data_dir) + read_trecqa("train", data_dir)
+    rows: list[Row] = [((p.sentence1, p.sentence2), "stsb/sick/msrp/trecqa") for p in scored]
+    for folder in ("nli", "qa"):
+        for path in sorted((data_dir / folder).glob("*.tsv")):
+            rows += [((fields[0], fields[1]), source) for fields, source in read_sourced(path)]
+    return rows
+
+
+def _genre_lines(data_dir: Path) -> list[tuple[str, str]]:
+    """(line, source tag) of every genre file under `text/`."""
+    return [
+        (fields[0], source)
+        for path in sorted((data_dir / "text").glob("*.txt"))
+        for fields, source in read_sourced(path)
+    ]
+
+
+def _split_long(text: str, max_words: int = MAX_TEXT_WORDS) -> list[str]:
+    """`text` whole if it has at most `max_words` words, else runs of its sentences of at most that many."""
+    if len(text.split()) <= max_words:
+        return [text]
+    chunks: list[list[str]] = [[]]
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        if chunks[-1] and len(" ".join(chunks[-1] + [sentence]).split()) > max_words:
+            chunks.append([])
+        chunks[-1].append(sentence)
+    return [" ".join(" ".join(c).split()[:max_words]) for c in chunks]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pools (one text a row) and pair sets
+
+
+def _capped(rows: list[Row], max_per_source: int, seed: int) -> list[Row]:
+    """Rows deduplicated (case-insensitively) and shuffled, at most `max_per_source` of each source."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    by_source: dict[str, list[Row]] = {}
+    for fields, source in rows:
+        key = "\t".join(fields).lower()
+        if key not in seen:
+            seen.add(key)
+            by_source.setdefault(source, []).append((fields, source))
+    out = []
+    for source_rows in by_source.values():
+        rng.shuffle(source_rows)
+        out += source_rows[:max_per_source]
+    return out
+
+
+def sentences_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """Short texts of the dictionary-like sources: WordNet glosses, GCIDE definitions, fortunes, Debian package
+    descriptions (where installed), the shared Wikipedia sentences and the old labelled pairs' sentences."""
+    texts = {
+        "pairs": [t for (a, b), s in _labelled_pairs(data_dir) if s == "stsb/sick/msrp/trecqa" for t in (a, b)],
+        "wiki": (data_dir / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines(),
+        "wordnet": _wordnet_sentences(),
+        "gcide": _gcide_sentences(),
+        "fortunes": _fortune_sentences(),
+        "debian": [s for description in _debian_descriptions() for s in description],
+    }
+    rows = [((t.strip(),), source) for source, items in texts.items() for t in items if _keep(t.strip())]
+    return _capped(rows, max_per_source, seed)
+
+
+def pairs_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """Each side of every labelled pair (NLI, QA, paraphrases, duplicate questions, STS): questions, claims and
+    answer sentences, closest in form to retrieval queries and STS pairs."""
+    rows = [((t,), source) for fields, source in _labelled_pairs(data_dir) for t in fields if len(t.split()) >= 2]
+    return _capped(rows, max_per_source, seed)
+
+
+def text_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """Every line of every genre file under `text/` (news, forum, misc genres, Wikipedia...), as it is; lines over
+    `MAX_TEXT_WORDS` words are split at sentence ends."""
+    rows = [((part,), source) for line, source in _genre_lines(data_dir) for part in _split_long(line)]
+    return _capped([r for r in rows if len(r[0][0].split()) >= 3], max_per_source, seed)
+
+
+def passages_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """Paragraph-length passages (`PASSAGE_WORDS`): consecutive lines of one document of `text/` joined (a news
+    title opens its article's first passage, as titles open the documents of retrieval corpora), and Debian
+    package descriptions. Sources of unrelated lines (`INDEPENDENT_LINES`) are not joined."""
+    rng = random.Random(seed)
+    rows: list[Row] = []
+    words: list[str] = []
+    target = 0
+    previous = None
+
+    def flush() -> None:
+        if len(words) >= PASSAGE_WORDS[0] // 2:
+            rows.append(((" ".join(words[: PASSAGE_WORDS[1]]),), previous))
+
+    documents = [[(line, "debian") for line in d] for d in _debian_descriptions()]
+    current: list[tuple[str, str]] = []
+    for line, source in _genre_lines(data_dir):
+        if source in INDEPENDENT_LINES:
+            continue
+        starts = source != (current[-1][1] if current else None) and not (
+            current and current[-1][1].endswith("_title") and source.endswith("_body")
+        )
+        if starts or source.endswith("_title"):
+            documents.append(current)
+            current = []
+        current.append((line, source))
+    documents.append(current)
+    for document in documents:
+        words, target, previous = [], rng.randint(*PASSAGE_WORDS), None
+        for line, source in document:
+            previous = source.removesuffix("_title") + "_body" if source.endswith("_title") else source
+            words += line.split()
+            if len(words) >= target:
+                flush()
+                words, target = [], rng.randint(*PASSAGE_WORDS)
+        flush()
+    return _capped(rows, max_per_source, seed)
+
+
+def crops_pool(bases: list[str], seed: int) -> list[Row]:
+    """One variant of each short text of `bases` (see `build_crops`)."""
+    return [((t,), "crops") for t in build_crops(bases, seed)]
+
+
+def build_crops(texts: list[str], seed: int = 0, max_words: int = 30) -> list[str]:
+    """One new text per short text of `texts` (at most `max_words` words), so that distillation sees more
+    inputs than the pool holds: half are a random span of 40-90% of its words (at least 3), half the text
+    joined with another random short text. Deduplicated against `texts` and each other."""
+    rng = random.Random(seed)
+    short = [t for t in texts if len(t.split()) <= max_words]
+    seen = {t.lower() for t in texts}
+    out = []
+    for text in short:
+        words = text.split()
+        if rng.random() < 0.5 and len(words) > 4:
+            n = max(3, round(len(words) * rng.uniform(0.4, 0.9)))
+            start = rng.randrange(len(words) - n + 1)
+            crop = " ".join(words[start : start + n])
+        else:
+            crop = f"{text} {rng.choice(short)}"
+        if crop.lower() not in seen:
+            seen.add(crop.lower())
+            out.append(crop)
+    return out
+
+
+def qa_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """(question, answer sentence) of `qa/qa.tsv`, (question, similar question) of `qa/dupq.tsv` and (sentence,
+    paraphrase) of the MSRP rows of `qa/para.tsv`: positives of the contrastive objective."""
+    rows: list[Row] = [(tuple(f[:2]), s) for f, s in read_sourced(data_dir / "qa" / "qa.tsv")]
+    rows += [(tuple(f[:2]), s) for f, s in read_sourced(data_dir / "qa" / "dupq.tsv") if f[2] == "1"]
+    rows += [
+        (tuple(f[:2]), s) for f, s in read_sourced(data_dir / "qa" / "para.tsv") if f[2] == "1" and s == "msrp_train"
+    ]
+    return _capped(rows, max_per_source, seed)
+
+
+def nli_triplets(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """(premise, entailed hypothesis, contradicted hypothesis) of `nli/nli.tsv`: each entailed hypothesis of a
+    premise with one of its contradictions as the hard negative."""
+    by_premise: dict[str, dict[str, list[str]]] = {}
+    sources: dict[str, str] = {}
+    for (premise, hypothesis, label), source in read_sourced(data_dir / "nli" / "nli.tsv"):
+        by_premise.setdefault(premise, {}).setdefault(label, []).append(hypothesis)
+        sources[premise] = source
+    rows: list[Row] = []
+    for premise, labels in by_premise.items():
+        entailed, contradicted = labels.get("entailment", []), labels.get("contradiction", [])
+        for i, hypothesis in enumerate(entailed if contradicted else []):
+            rows.append(((premise, hypothesis, contradicted[i % len(contradicted)]), sources[premise]))
+    return _capped(rows, max_per_source, seed)
+
+
+BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
+    "sentences": sentences_pool,
+    "pairs": pairs_pool,
+    "text": text_pool,
+    "passages": passages_pool,
+    "qa": qa_pairs,
+    "nli": nli_triplets,
+}
+POOLS = ("sentences", "pairs", "text", "passages", "crops")  # distillation: one text a row
+PAIR_SETS = ("qa", "nli")  # contrastive: (anchor, positive[, negative]) rows
+
+
+def build(
+    name: str,
+    data_dir: Path = DATA_DIR,
+    max_per_source: int = MAX_PER_SOURCE,
+    seed: int = 0,
+    bases: list[str] | None = None,
+) -> list[Row]:
+    """The rows of pool or pair set `name` (of `POOLS` + `PAIR_SETS`) that pass the training filter, shuffled across
+    sources (so any prefix mixes all of them). `crops` is derived from `bases`, the texts of other pools."""
+    if name == "crops":
+        if bases is None:
+            raise ValueError("the crops pool is derived from other pools' texts: pass bases")
+        rows = crops_pool(bases, seed)
+    elif name in BUILDERS:
+        rows = BUILDERS[name](data_dir, max_per_source, seed)
+    else:
+        raise ValueError(f"unknown pool or pair set {name!r}; allowed: {[*POOLS, *PAIR_SETS]}")
+    rows = training_filter(data_dir).keep(rows)
+    random.Random(seed).shuffle(rows)
+    return rows

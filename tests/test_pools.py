@@ -1,0 +1,189 @@
+"""The training pools and pair sets (`open_ada.pools`) on a tiny copy of the shared data layout: every builder drops
+a listed evaluation sentence wherever it hides, passages follow the `.src` documents, and the held-out
+out-of-domain articles never reach training."""
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from open_ada.data import read_ood_task, training_filter
+from open_ada.pools import PAIR_SETS, POOLS, build, build_crops
+
+LISTED = "The listed evaluation sentence must never be trained on."
+ARTICLES = 40  # one in ten is held out by a hash of its title, so a few are
+
+
+def denylist_key(text: str) -> str:
+    """The key as `../shared/data/README.md` writes it (not the project's own function)."""
+    return hashlib.sha1(re.sub(r"[^0-9a-z]+", " ", text.lower()).strip().encode()).hexdigest()[:16]
+
+
+def write_sourced(path: Path, rows: list[tuple[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{text}\n" for text, _ in rows), encoding="utf-8")
+    Path(f"{path}.src").write_text("".join(f"{source}\n" for _, source in rows), encoding="utf-8")
+
+
+def article(i: int) -> tuple[str, list[str]]:
+    title = f"Company number {i} reports results for quarter {i}"
+    body = [f"Sentence {j} of article {i} tells what the company number {i} did in its year." for j in range(12)]
+    return title, body
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A tiny data folder in the shared layout, with `LISTED` hidden in every file, alone and inside a longer text,
+    and listed in its denylist."""
+    root = tmp_path_factory.mktemp("data")
+    inside = f"Something happened first. {LISTED} Then something else happened."
+    news = []
+    for i in range(ARTICLES):
+        title, body = article(i)
+        news += [(title, "reuters21578_title")] + [(line, "reuters21578_body") for line in body]
+        if i == 3:
+            news += [(LISTED, "reuters21578_body"), (inside, "reuters21578_body")]
+    write_sourced(root / "text" / "news.txt", news)
+    forum = [(f"forum comment number {i} says something rude", "goemotions_reddit") for i in range(10)]
+    write_sourced(root / "text" / "forum.txt", forum + [(LISTED, "goemotions_reddit"), (inside, "goemotions_reddit")])
+    nli = [
+        (f"A premise number {i} about a dog.\tThe dog number {i} exists.\tentailment", "snli_dev") for i in range(6)
+    ]
+    nli += [
+        (f"A premise number {i} about a dog.\tThere is no dog at all.\tcontradiction", "snli_dev") for i in range(6)
+    ]
+    nli += [
+        (f"A premise number 9 about a cat.\t{LISTED}\tentailment", "snli_dev"),
+        ("A premise number 9 about a cat.\tThere is no cat at all.\tcontradiction", "snli_dev"),
+        ("Plants make food from light.\tPlants use sunlight to make food.\tentailment", "scitail_dev"),
+    ]
+    write_sourced(root / "nli" / "nli.tsv", nli)
+    qa = [(f"what is item number {i}?\titem number {i} is a thing we sell.", "wikiqa_train") for i in range(6)]
+    qa += [(f"what is the listed thing?\t{LISTED}", "wikiqa_train")]
+    qa += [
+        (f"question number {i} of squad?\tanswer number {i} of squad.", "squad_v1.1_sentence(nqg_test)")
+        for i in range(4)
+    ]
+    write_sourced(root / "qa" / "qa.tsv", qa)
+    dupq = [(f"Can I take pill number {i} daily?\tIs pill number {i} safe every day?\t1", "mqp") for i in range(20)]
+    write_sourced(root / "qa" / "dupq.tsv", dupq + [(f"Is this one listed or not?\t{LISTED}\t1", "mqp")])
+    para = [(f"He said thing number {i}.\tThing number {i} was said by him.\t1", "msrp_train") for i in range(4)]
+    write_sourced(root / "qa" / "para.tsv", para + [(f"{inside}\tA paraphrase of it.\t1", "msrp_train")])
+    (root / "stsb").mkdir()
+    rows = [f"g\tf\ty\t{i:04d}\t3.0\tA man plays guitar number {i}.\tA man plays a guitar {i}." for i in range(3)]
+    rows.append(f"g\tf\ty\t0009\t2.0\t{LISTED}\tA woman plays a flute.")
+    (root / "stsb" / "sts-train.csv").write_text("\n".join(rows) + "\n")
+    (root / "pairs").mkdir()
+    sick = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n"
+    (root / "pairs" / "sick-train.tsv").write_text(sick + f"1\tA kid is playing outside\t{LISTED}\t4.5\tNEUTRAL\n")
+    (root / "pairs" / "sick-trial.tsv").write_text(
+        sick + "2\tA kid is playing inside\tA kid is not outside\t4.0\tNEUTRAL\n"
+    )
+    (root / "pairs" / "msrp-train.tsv").write_text(
+        "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tMsrp sentence one is here.\tMsrp sentence two is here.\n"
+    )
+    (root / "pairs" / "trecqa-train.csv").write_text(f'qtext,label,atext\n"Who wrote it ?",1,"{LISTED}"\n')
+    (root / "pairs" / "wiki-sentences-12k.txt").write_text(f"A wiki sentence about rivers and lakes.\n{inside}\n")
+    (root / "denylist").mkdir()
+    (root / "denylist" / "eval-texts.sha1").write_text(denylist_key(LISTED) + "\n")
+    return root
+
+
+def texts_of(rows) -> list[str]:
+    return [text for fields, _ in rows for text in fields]
+
+
+@pytest.mark.parametrize("name", [*POOLS, *PAIR_SETS])
+def test_every_pool_and_pair_set_drops_a_listed_sentence_alone_and_inside_a_text(data_dir, name):
+    bases = texts_of(build("text", data_dir)) + [LISTED, f"{LISTED} joined"] if name == "crops" else None
+    rows = build(name, data_dir, bases=bases)
+    assert rows, name
+    assert not [t for t in texts_of(rows) if LISTED.lower()[:-1] in t.lower()], name
+
+
+def test_the_listed_sentence_reaches_every_pool_without_the_filter(data_dir, monkeypatch):
+    """The test above is not vacuous: with an empty denylist the same builders keep the sentence."""
+    empty = data_dir.parent / "no-denylist"
+    if not empty.exists():
+        import shutil
+
+        shutil.copytree(data_dir, empty)
+        (empty / "denylist" / "eval-texts.sha1").write_text("")
+    for name in ["pairs", "text", "passages", "qa", "nli"]:
+        assert [t for t in texts_of(build(name, empty)) if LISTED.lower()[:-1] in t.lower()], name
+
+
+def test_passages_join_the_lines_of_one_article_and_start_with_its_title(data_dir):
+    passages = [fields[0] for fields, source in build("passages", data_dir) if source == "reuters21578_body"]
+    assert passages
+    for passage in passages:
+        numbers = set(re.findall(r"article (\d+)", passage))
+        assert len(numbers) == 1, passage  # never two articles in one passage
+        assert 25 <= len(passage.split()) <= 150
+    starts = [p for p in passages if p.startswith("Company number")]
+    assert starts and all(re.match(r"Company number (\d+) .* Sentence 0 of article \1 ", p) for p in starts)
+    forum = [fields[0] for fields, source in build("passages", data_dir) if source == "goemotions_reddit"]
+    assert forum == []  # comments are unrelated lines: never joined
+
+
+def test_held_out_articles_are_the_news_task_and_never_trained_on(data_dir):
+    task = read_ood_task("news-titles", data_dir)
+    held = [i for i in range(ARTICLES) if article(i)[0] in task.queries.values()]
+    assert 0 < len(held) < ARTICLES / 3
+    for query_id, title in task.queries.items():
+        (doc_id,) = task.qrels[query_id]
+        i = int(re.search(r"number (\d+)", title).group(1))
+        assert task.corpus[doc_id].startswith(f"Sentence 0 of article {i} ")
+    training = " ".join(texts_of(build("text", data_dir)) + texts_of(build("passages", data_dir)))
+    for i in range(ARTICLES):
+        assert (f"article {i} " in training) == (i not in held), i
+    assert read_ood_task("news-titles", data_dir) == task  # deterministic
+
+
+def test_scitail_is_held_out_whole_and_squad_by_its_last_rows(data_dir):
+    scitail = read_ood_task("scitail-claims", data_dir)
+    assert list(scitail.queries.values()) == ["Plants use sunlight to make food."]
+    assert not [t for t in texts_of(build("pairs", data_dir)) if "Plants" in t]
+    squad = read_ood_task("squad-sentences", data_dir)
+    assert sorted(squad.queries.values())[0] == "question number 0 of squad?"  # fewer rows than the block: all
+    assert not [t for t in texts_of(build("qa", data_dir)) if "of squad" in t]
+
+
+def test_the_real_denylist_lists_sts_b_test_sentences_under_the_project_key():
+    """The project's key function matches the shared list: STS-B test sentences (listed there) are refused."""
+    from open_ada.data import read_stsb
+
+    sentences = [s for p in read_stsb("test")[:30] for s in (p.sentence1, p.sentence2) if len(s.split()) >= 3]
+    refused = [s for s in sentences if not training_filter().allows(s)]
+    assert len(refused) == len(sentences)
+
+
+def test_nli_triplets_pair_each_entailment_with_a_contradiction_of_the_same_premise(data_dir):
+    rows = build("nli", data_dir)
+    assert len(rows) == 6
+    for (premise, entailed, contradicted), _ in rows:
+        number = re.search(r"number (\d+)", premise).group(1)
+        assert entailed == f"The dog number {number} exists." and contradicted == "There is no dog at all."
+
+
+def test_crops_are_new_spans_or_joins_of_the_pool():
+    from open_ada.data import read_stsb
+
+    texts = sorted({s for p in read_stsb("train")[:300] for s in (p.sentence1, p.sentence2)})
+    crops = build_crops(texts, seed=0)
+    lowered = {t.lower() for t in texts}
+    assert len(crops) > 0.9 * len(texts)  # about one per text; only duplicates are dropped
+    assert len({c.lower() for c in crops}) == len(crops)
+    assert not lowered & {c.lower() for c in crops}
+    spans = joins = 0
+    for crop in crops:
+        if any(crop in t for t in texts):
+            spans += 1
+            assert len(crop.split()) >= 3
+        else:
+            assert any(crop.startswith(t + " ") and crop[len(t) + 1 :] in texts for t in texts), crop
+            joins += 1
+    assert spans > 0.3 * len(crops) and joins > 0.3 * len(crops)
+    assert build_crops(texts, seed=0) == crops  # seeded
+    assert build_crops(texts, seed=1) != crops
