@@ -38,6 +38,15 @@ INDEPENDENT_LINES = {
 }
 
 
+QUERY_SHARE = 0.3  # the queries pool cuts one query from this share of the genre lines
+STOPWORDS = set(
+    "a an the and or but if of to in on at by for with from as is are was were be been being it its this that these "
+    "those he she they we you i his her their our your my me him them us not no so than then there here which who "
+    "whom what when where why how all any some such can could would should will shall may might must do does did "
+    "has have had also into over after before about up down out said says".split()
+)
+
+
 def _keep(text: str) -> bool:
     n = len(text.split())
     return 3 <= n <= 80 and sum(c.isalpha() for c in text) > 0.6 * len(text)
@@ -230,6 +239,30 @@ def passages_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     return _capped(rows, max_per_source, seed)
 
 
+def queries_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """Search-style queries cut from the genre lines of `text/` (one line in `QUERY_SHARE`): half a span of 2-8
+    consecutive words, half 2-7 of a line's content words in order ("guitar chord tuning", "Hugh Downs"): the
+    short keyword queries of search logs, which no other pool has."""
+    rng = random.Random(seed)
+    rows: list[Row] = []
+    for line, source in _genre_lines(data_dir):
+        words = line.split()
+        if len(words) < 4 or rng.random() >= QUERY_SHARE:
+            continue
+        if rng.random() < 0.5:
+            n = rng.randint(2, min(8, len(words)))
+            start = rng.randrange(len(words) - n + 1)
+            query = words[start : start + n]
+        else:
+            content = [w for w in words if w.lower().strip(".,;:!?\"'()") not in STOPWORDS]
+            if len(content) < 2:
+                continue
+            keep = sorted(rng.sample(range(len(content)), rng.randint(2, min(7, len(content)))))
+            query = [content[i] for i in keep]
+        rows.append(((" ".join(query).strip(".,;:!?\"'()"),), source))
+    return _capped([r for r in rows if r[0][0]], max_per_source, seed)
+
+
 def crops_pool(bases: list[str], seed: int) -> list[Row]:
     """One variant of each short text of `bases` (see `build_crops`)."""
     return [((t,), "crops") for t in build_crops(bases, seed)]
@@ -289,10 +322,11 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "pairs": pairs_pool,
     "text": text_pool,
     "passages": passages_pool,
+    "queries": queries_pool,
     "qa": qa_pairs,
     "nli": nli_triplets,
 }
-POOLS = ("sentences", "pairs", "text", "passages", "crops")  # distillation: one text a row
+POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops")  # distillation: one text a row
 PAIR_SETS = ("qa", "nli")  # contrastive: (anchor, positive[, negative]) rows
 
 

@@ -109,7 +109,8 @@ def add_arguments(p) -> None:
         default="sentences",
         help="sentences: dictionary-like short texts (WordNet, GCIDE, fortunes, Debian, Wikipedia); pairs: each side "
         "of every labelled pair (questions, claims, answers, NLI, paraphrases); text: every line of the genre files "
-        "(news, forum, misc, Wikipedia); passages: 50-150-word runs of one document's lines; crops: one variant (a "
+        "(news, forum, misc, Wikipedia); passages: 50-150-word runs of one document's lines; queries: search-style "
+        "spans and keyword lists cut from the genre lines; crops: one variant (a "
         "word span, or two texts joined) of each short text of the cached sentences, pairs and text pools",
     )
     p.add_argument(

@@ -65,7 +65,7 @@ class TrainConfig:
     init_model: str | None = None  # continue from this model folder (a later stage) instead of a new model
     # data
     teacher: str = "all-MiniLM-L6-v2"
-    distill_pools: list[str] = field(default_factory=lambda: ["sentences", "pairs", "text", "passages"])
+    distill_pools: list[str] = field(default_factory=lambda: ["sentences", "pairs", "text", "passages", "queries"])
     max_distill_texts: int | None = None  # first N texts of each pool's cache (None: all cached)
     pair_sets: list[str] = field(default_factory=lambda: ["qa", "nli"])  # contrastive data; [] = distillation only
     pair_repeats: int = 4  # pair sets are small next to the pools: repeated, they are ~15-20% of the batches

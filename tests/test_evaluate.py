@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from open_ada.data import read_retrieval
 from open_ada.evaluate import markdown_table, retrieval_scores
 
 
@@ -41,14 +42,15 @@ def encoder(order):
 
 
 def test_perfect_ranking_scores_100(tiny_beir):
-    scores = retrieval_scores(encoder([0, 1, 120, *[i for i in range(150) if i not in (0, 1, 120)]]), "toy", tiny_beir)
+    order = [0, 1, 120, *[i for i in range(150) if i not in (0, 1, 120)]]
+    scores = retrieval_scores(encoder(order), read_retrieval("toy", tiny_beir))
     assert scores == {"ndcg@10": pytest.approx(100.0), "recall@100": pytest.approx(100.0)}
 
 
 def test_graded_ndcg_and_recall_cutoff(tiny_beir):
     # The grade-1 document d1 first, the grade-3 d0 second, d120 beyond rank 100.
     order = [1, 0] + [i for i in range(2, 150) if i != 120] + [120]
-    scores = retrieval_scores(encoder(order), "toy", tiny_beir)
+    scores = retrieval_scores(encoder(order), read_retrieval("toy", tiny_beir))
     dcg = 1 / np.log2(2) + 3 / np.log2(3)
     ideal = 3 / np.log2(2) + 1 / np.log2(3) + 1 / np.log2(4)
     assert scores["ndcg@10"] == pytest.approx(100 * dcg / ideal)
@@ -62,9 +64,11 @@ def test_markdown_table_lists_every_model():
             "parameters": 12.5e6,
             "stsb": {"dev": 80.0, "test": 75.0},
             "retrieval": {"toy": {"ndcg@10": 1.0, "recall@100": 2.0}},
+            "ood": {"news-titles": {"ndcg@10": 3.0, "recall@100": 4.0}},
         },
         {"model": "teacher", "parameters": 22.7e6, "stsb": {"test": 82.0}, "retrieval": {}},
     ]
     table = markdown_table(rows)
-    assert "| ours | 12.5M | 80.00 | 75.00 | 1.00 | 2.00 |" in table
-    assert "| teacher | 22.7M | – | 82.00 | – | – |" in table
+    assert "| ours | 12.5M | 80.00 | 75.00 | 1.00 | 2.00 | 3.00 |" in table
+    assert "| teacher | 22.7M | – | 82.00 | – | – | – |" in table
+    assert "news-titles nDCG@10" in table.splitlines()[0]

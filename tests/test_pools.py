@@ -187,3 +187,14 @@ def test_crops_are_new_spans_or_joins_of_the_pool():
     assert spans > 0.3 * len(crops) and joins > 0.3 * len(crops)
     assert build_crops(texts, seed=0) == crops  # seeded
     assert build_crops(texts, seed=1) != crops
+
+
+def test_queries_are_short_spans_or_keyword_lists_of_one_line(data_dir):
+    lines = [line for path in (data_dir / "text").glob("*.txt") for line in path.read_text().splitlines()]
+    queries = [fields[0] for fields, _ in build("queries", data_dir)]
+    assert queries
+    for query in queries:
+        words = query.split()
+        assert 2 <= len(words) <= 8, query
+        # the words occur in this order in one line (a span, or content words with others left out)
+        assert any(re.search(".*".join(map(re.escape, words)), line) for line in lines), query
