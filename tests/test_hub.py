@@ -71,3 +71,10 @@ def test_dry_run_rejects_an_incomplete_folder(model_folder, tmp_path):
     ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "tokenizer.json" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["configuration_ada.py", "modeling_ada.py"])
+def test_the_shipped_folder_carries_the_remote_code_of_this_checkout(name):
+    """The shipped model's copies of the remote code are written by push_to_hub (save_model_folder), never by
+    hand: they equal the root files byte for byte (re-run push_to_hub after changing a root file)."""
+    assert (ROOT / "models" / "open-ada-small" / name).read_bytes() == (ROOT / name).read_bytes()
