@@ -378,6 +378,12 @@ class AdaModel(AdaPreTrainedModel):
     def tokenizer(self, value):
         self._tokenizer = value
 
+    @property
+    def context_length(self) -> int:
+        """Most tokens one forward pass embeds per input, EOS included: the tokenizer's `model_max_length` capped by
+        `max_position_embeddings`. Longer inputs are truncated (`truncate_ids`) or split (`chunk_ids`)."""
+        return min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
+
     @torch.inference_mode()
     def encode(
         self,
@@ -423,7 +429,7 @@ class AdaModel(AdaPreTrainedModel):
         texts = [texts] if single else texts
         if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be a string or a sequence (list, tuple) of strings")
-        limit = min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
+        limit = self.context_length
         max_length = limit if max_length is None else max_length
         if not isinstance(max_length, int) or not 1 <= max_length <= limit:
             raise ValueError(f"max_length must be an integer in [1, {limit}], got {max_length!r}")
@@ -464,15 +470,15 @@ class AdaModel(AdaPreTrainedModel):
         for batch in batches:
             input_ids, attention_mask = self._pad([ids[i] for i in batch])
             out[batch] = self.pooled_output(input_ids, attention_mask).float().cpu()
-        if dimensions is not None:
-            out = out[:, :dimensions]
-        if normalize:
-            out = F.normalize(out, p=2, dim=-1)
+        out = postprocess(out, dimensions, normalize)
         return out.numpy() if convert_to_numpy else out
 
-    def tokenize(self, texts: Sequence[str], max_length: int, truncate: bool = True) -> list[list[int]]:
+    def tokenize(self, texts: Sequence[str], max_length: int | None, truncate: bool = True) -> list[list[int]]:
         """Token ids of each text, ending in EOS; texts over `max_length` tokens are truncated (with a warning,
-        keeping the EOS) or, with `truncate=False`, rejected with `ValueError`."""
+        keeping the EOS, see `truncate_ids`) or, with `truncate=False`, rejected with `ValueError`. With
+        `max_length=None` every text keeps all its tokens (for `chunk_ids`)."""
+        if max_length is None:
+            return self.tokenizer(list(texts), verbose=False)["input_ids"]  # verbose: no warning past the context
         # Tokenize one token past the limit: enough to tell which texts are too long, cheap for huge texts.
         ids = self.tokenizer(list(texts), truncation=True, max_length=max_length + 1)["input_ids"]
         too_long = [i for i, x in enumerate(ids) if len(x) > max_length]
@@ -484,7 +490,7 @@ class AdaModel(AdaPreTrainedModel):
         if too_long:
             logger.warning(f"{len(too_long)} text(s) longer than {max_length} tokens were truncated (EOS kept)")
             for i in too_long:
-                ids[i] = ids[i][: max_length - 1] + ids[i][-1:]  # the last id is the EOS the tokenizer appended
+                ids[i] = truncate_ids(ids[i], max_length)
         return ids
 
     def _pad(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -514,7 +520,53 @@ def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: in
     return batches
 
 
+def postprocess(embeddings: torch.Tensor, dimensions: int | None = None, normalize: bool = True) -> torch.Tensor:
+    """The last step of `encode`: keep the first `dimensions` values (Matryoshka), then L2-normalise the rows."""
+    if dimensions is not None:
+        embeddings = embeddings[..., :dimensions]
+    return F.normalize(embeddings, p=2, dim=-1) if normalize else embeddings
+
+
+def truncate_ids(ids: Sequence[int], max_length: int) -> list[int]:
+    """`ids` (ending in EOS) cut to `max_length` tokens, keeping the EOS: the first `max_length - 1` ids and the last."""
+    return list(ids) if len(ids) <= max_length else [*ids[: max_length - 1], ids[-1]]
+
+
+def chunk_ids(ids: Sequence[int], max_length: int) -> list[list[int]]:
+    """`ids` (ending in EOS) split into consecutive chunks of at most `max_length` tokens, each ending in that EOS.
+
+    An input within `max_length` is its own one chunk. Embed the chunks and combine them with `mean_of_chunks` to
+    embed an input longer than the model's context (OpenAI's recipe for long inputs).
+
+    Raises:
+        ValueError: `max_length` < 2 (a chunk needs one token of the text besides its EOS).
+    """
+    if max_length < 2:
+        raise ValueError(f"max_length must be at least 2 (one token and the EOS), got {max_length}")
+    if len(ids) <= max_length:
+        return [list(ids)]
+    text, eos, step = ids[:-1], ids[-1], max_length - 1
+    return [[*text[i : i + step], eos] for i in range(0, len(text), step)]
+
+
+def mean_of_chunks(embeddings: torch.Tensor, chunks: Sequence[Sequence[int]]) -> torch.Tensor:
+    """One input's embedding from its chunks' `(n_chunks, dim)` unit embeddings: their mean weighted by each
+    chunk's tokens of the text (its EOS not counted), renormalised to unit length. Returns `(dim,)`."""
+    weights = torch.tensor([len(c) - 1 for c in chunks], dtype=embeddings.dtype, device=embeddings.device)
+    return F.normalize(weights @ embeddings / weights.sum(), p=2, dim=-1)
+
+
 AdaConfig.register_for_auto_class()
 AdaModel.register_for_auto_class("AutoModel")
 
-__all__ = ["AdaPreTrainedModel", "AdaModel", "eos_pool", "last_token_positions", "length_batches"]
+__all__ = [
+    "AdaPreTrainedModel",
+    "AdaModel",
+    "chunk_ids",
+    "eos_pool",
+    "last_token_positions",
+    "length_batches",
+    "mean_of_chunks",
+    "postprocess",
+    "truncate_ids",
+]

@@ -6,7 +6,8 @@ offline `encode` of the same model folder.
 
 N client threads post for T seconds (loopback only, both capped); the report gives requests/s, tokens/s, p50/p99
 latency, errors (any non-200, failed connection or vector off by more than 1e-5) and the ratio of served to
-offline encode throughput. It prints a markdown table and, with --output, writes the same numbers as JSON.
+offline encode throughput. It prints a markdown table and, with --output, writes the same numbers as JSON. Texts
+longer than the model's context are left out: the server embeds them as its --long-inputs says, not as `encode`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from open_ada import add_model_arguments, load_model
+from open_ada.limits import MAX_INPUTS
 
 MAX_CONCURRENCY = 64
 MAX_SECONDS = 300
@@ -39,7 +41,7 @@ def add_arguments(p) -> None:
     add_model_arguments(p, "the model the server serves, with its --dtype, for the offline reference")
     p.add_argument("--concurrency", type=int, default=8, help=f"client threads (at most {MAX_CONCURRENCY})")
     p.add_argument("--seconds", type=float, default=20.0, help=f"how long to send requests (at most {MAX_SECONDS})")
-    p.add_argument("--inputs-per-request", type=int, default=1, help="texts per request (OpenAI allows 2048)")
+    p.add_argument("--inputs-per-request", type=int, default=1, help=f"texts per request (at most {MAX_INPUTS})")
     p.add_argument("--texts-from", default="stsb", help="'stsb' (STS-B test sentences) or a file, one text a line")
     p.add_argument("--api-key", default=os.environ.get("OPEN_ADA_API_KEY"), help="default: $OPEN_ADA_API_KEY")
     p.add_argument("--output", help="write the report as JSON here")
@@ -143,15 +145,21 @@ def client_loop(
     return results
 
 
+def within_context(model, texts: list[str]) -> list[str]:
+    """The texts that fit the model's context. A longer one is embedded by the server as it was told to
+    (`--long-inputs`: chunk mean, truncation or a 400), so offline `encode` is no reference for it."""
+    ids = model.tokenize(texts, max_length=None)
+    return [t for t, x in zip(texts, ids, strict=True) if len(x) <= model.context_length]
+
+
 def offline_throughput(model, texts: list[str], min_seconds: float = 1.0) -> tuple[np.ndarray, float, float]:
     """Offline `encode` of `texts` (the reference vectors), its tokens per second and its tokens per CPU-second,
     timed over repeated passes until `min_seconds` have passed, so that a small text pool gives a stable number."""
-    limit = min(8191, model.config.max_position_embeddings, model.tokenizer.model_max_length)  # the server's limit
-    tokens = sum(len(x) for x in model.tokenize(texts, max_length=limit))
-    model.encode(texts[:64], max_length=limit)  # warm-up
+    tokens = sum(len(x) for x in model.tokenize(texts, max_length=None))
+    model.encode(texts[:64])  # warm-up
     start, cpu_start, passes = time.perf_counter(), time.process_time(), 0
     while passes == 0 or time.perf_counter() - start < min_seconds:
-        reference = model.encode(texts, max_length=limit)
+        reference = model.encode(texts)
         passes += 1
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     return reference, tokens * passes / wall, tokens * passes / cpu
@@ -234,8 +242,8 @@ def main(args) -> int:
                 f"--concurrency must be in [1, {MAX_CONCURRENCY}] and --seconds in (0, {MAX_SECONDS}], "
                 f"got {args.concurrency} and {args.seconds}"
             )
-        if not 1 <= args.inputs_per_request <= 2048:
-            raise ValueError(f"--inputs-per-request must be in [1, 2048], got {args.inputs_per_request}")
+        if not 1 <= args.inputs_per_request <= MAX_INPUTS:
+            raise ValueError(f"--inputs-per-request must be in [1, {MAX_INPUTS}], got {args.inputs_per_request}")
         texts = read_texts(args.texts_from)
         if not texts:
             raise ValueError(f"no texts in {args.texts_from!r}")
@@ -254,6 +262,10 @@ def main(args) -> int:
     served = models["data"][0]["id"]
 
     model = load_model(args)
+    texts = within_context(model, texts)
+    if not texts:
+        print(f"open-ada loadtest: no text in {args.texts_from!r} fits the model's context", file=sys.stderr)
+        return 2
     reference, offline_tokens_per_s, offline_tokens_per_cpu_s = offline_throughput(model, texts)
     print(f"offline encode: {len(texts)} texts, {offline_tokens_per_s:.0f} tokens/s; loading {args.url} ...")
 

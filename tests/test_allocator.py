@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from open_ada.allocator import KEEP_FREED_BYTES, USER_MALLOC_SETTINGS, keep_freed_memory
+from open_ada.allocator import KEEP_FREED_BYTES, USER_MALLOC_SETTINGS, keep_freed_memory, share_one_arena
 
 # Page faults of activation-like 64 MiB tensors, each allocated anew as the previous one is freed (the first two,
 # which find nothing freed yet, are not counted).
@@ -49,3 +49,43 @@ def test_freed_activation_sized_blocks_are_reused_instead_of_faulted_in_again():
 def test_a_users_own_malloc_settings_are_left_alone(monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert keep_freed_memory() == "as set by the user (MALLOC_MMAP_THRESHOLD_)"
+
+
+# What a server thread frees stays resident under the raised thresholds until `release_freed_memory` returns it.
+RELEASE_PROBE = """
+import os, threading
+from open_ada.allocator import keep_freed_memory, release_freed_memory, share_one_arena
+keep_freed_memory()
+print(share_one_arena())
+
+
+def resident_mib():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+
+
+def request():  # 200 MiB of request-sized blocks, written, then freed, in a thread like serve's
+    blocks = [b"x" * (1 << 20) for _ in range(200)]
+    del blocks
+
+
+thread = threading.Thread(target=request)
+thread.start()
+thread.join()
+held = resident_mib()
+release_freed_memory()
+print(held - resident_mib())
+"""
+
+
+@glibc_only
+def test_memory_freed_by_a_thread_is_returned_on_release():
+    env = {k: v for k, v in os.environ.items() if k not in (*USER_MALLOC_SETTINGS, "MALLOC_ARENA_MAX")}
+    result = subprocess.run([sys.executable, "-c", RELEASE_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120, check=True)  # fmt: skip
+    shared, released = result.stdout.strip().splitlines()[-2:]
+    assert shared == "True" and int(released) >= 150, f"{released} MiB of 200 returned"
+
+
+def test_share_one_arena_leaves_a_users_choice_alone(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert share_one_arena() is False

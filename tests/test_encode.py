@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from transformers import AutoModel
 
 from conftest import TEXTS
+from modeling_ada import chunk_ids, mean_of_chunks, postprocess, truncate_ids
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +89,53 @@ def test_long_input_truncated_visibly_or_rejected(loaded, caplog):
 def test_encode_bad_arguments(loaded, kwargs, error, message):
     with pytest.raises(error, match=message):
         loaded.encode(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The steps the server composes for long inputs: full tokenization, EOS-keeping truncation, chunks and their mean
+
+
+def test_tokenize_without_max_length_keeps_every_token(loaded):
+    long_text = "The quick brown fox jumps over the lazy dog. " * 40
+    full = loaded.tokenize([long_text, "short"], max_length=None)
+    assert full == loaded.tokenizer([long_text, "short"])["input_ids"]
+    assert len(full[0]) > loaded.context_length and full[0][-1] == loaded.config.eos_token_id
+    assert loaded.tokenize([long_text], max_length=loaded.context_length)[0] == truncate_ids(
+        full[0], loaded.context_length
+    )
+
+
+def test_truncate_and_chunk_ids_keep_the_eos():
+    ids = list(range(10, 30)) + [2]  # 20 tokens of text, then the EOS
+    assert truncate_ids(ids, 8) == [10, 11, 12, 13, 14, 15, 16, 2]
+    assert truncate_ids(ids, 21) == ids
+    chunks = chunk_ids(ids, 8)
+    assert [len(c) for c in chunks] == [8, 8, 7]  # 7 + 7 + 6 tokens of text, each chunk with the EOS
+    assert all(c[-1] == 2 for c in chunks)
+    assert [t for c in chunks for t in c[:-1]] == ids[:-1]  # consecutive, nothing lost or repeated
+    assert chunk_ids(ids, 21) == [ids] and chunk_ids([2], 8) == [[2]]
+    with pytest.raises(ValueError, match="at least 2"):
+        chunk_ids(ids, 1)
+
+
+def test_mean_of_chunks_is_the_token_weighted_mean_renormalised(loaded):
+    long_text = "The quick brown fox jumps over the lazy dog. " * 20
+    chunks = chunk_ids(loaded.tokenize([long_text], max_length=None)[0], loaded.context_length)
+    assert len(chunks) > 2
+    # Each chunk embedded on its own through the plain forward, then OpenAI's recipe written out with numpy.
+    rows = []
+    with torch.no_grad():
+        for chunk in chunks:
+            rows.append(F.normalize(loaded(input_ids=torch.tensor([chunk])).pooler_output, dim=-1)[0].numpy())
+    expected = np.average(np.stack(rows), axis=0, weights=[len(c) - 1 for c in chunks])
+    expected /= np.linalg.norm(expected)
+    got = mean_of_chunks(loaded.encode_ids(chunks, convert_to_numpy=False), chunks)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+    assert abs(float(got.norm()) - 1.0) < 1e-6
+
+
+def test_postprocess_cuts_then_normalises():
+    x = torch.tensor([[3.0, 4.0, 12.0], [1.0, 0.0, 0.0]])
+    np.testing.assert_allclose(postprocess(x, 2).numpy(), [[0.6, 0.8], [1.0, 0.0]], atol=1e-7)
+    np.testing.assert_allclose(postprocess(x, normalize=False).numpy(), x.numpy())
+    np.testing.assert_allclose(postprocess(x).numpy(), (x / x.norm(dim=-1, keepdim=True)).numpy(), atol=1e-7)
