@@ -32,7 +32,6 @@ ARMS = {  # name: (objective, learning rate, Matryoshka wrapper, CoSENT scale)
     "CoSENT+Matryoshka lr 5e-4 scale 20 (as mixed in before)": ("cosent", 5e-4, True, 20.0),
     "CoSENT+Matryoshka lr 5e-5 scale 20 (as the second stage before)": ("cosent", 5e-5, True, 20.0),
     "CoSENT lr 5e-5 scale 20": ("cosent", 5e-5, False, 20.0),
-    "CoSENT lr 5e-6 scale 20": ("cosent", 5e-6, False, 20.0),
     "CoSENT lr 5e-5 scale 5": ("cosent", 5e-5, False, 5.0),
 }
 
