@@ -552,12 +552,12 @@ def test_graceful_shutdown_finishes_in_flight_requests(model_folder, tmp_path, l
 
 
 class FakeModel:
-    """Stands in for `AdaModel.encode_ids`: row i is `[len(ids[i]), 1]`; records each call's input count."""
+    """Stands in for `AdaModel.embed_ids`: row i is `[len(ids[i]), 1]`; records each call's input count."""
 
     def __init__(self):
         self.calls = []
 
-    def encode_ids(self, ids, batch_size, normalize, convert_to_numpy, max_batch_tokens):
+    def embed_ids(self, ids, batch_size, max_batch_tokens):
         self.calls.append(len(ids))
         return torch.tensor([[float(len(x)), 1.0] for x in ids])
 
