@@ -365,7 +365,8 @@ class AdaInferenceMixin:
 
 
 class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
-    """The bare open-ada decoder. `pooler_output` is the text embedding (hidden state at the EOS token).
+    """The bare open-ada decoder. `pooler_output` is the text embedding (hidden state at the EOS token); `encode`
+    and its steps come from `AdaInferenceMixin`.
 
     Args:
         config: The model configuration; every size comes from it.
