@@ -3,6 +3,10 @@
 The text embedding is the final hidden state at the EOS token that the tokenizer appends to every text
 (`pooler_output`). This file and `configuration_ada.py` are what a Hub repository carries next to
 `config.json`; they import only the standard library, torch and transformers.
+
+Layout: the blocks (attention, feed-forward, decoder layer) and EOS pooling; `AdaModel` (init, forward and the
+pooled-only forward `encode` uses); its inference side in `AdaInferenceMixin` (tokenizer, `tokenize` ->
+`embed_ids` -> `postprocess`, `encode`); at the bottom, the input checks and the inference steps' pure helpers.
 """
 
 from __future__ import annotations
@@ -180,191 +184,19 @@ class AdaPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
 
 
-class AdaModel(AdaPreTrainedModel):
-    """The bare open-ada decoder. `pooler_output` is the text embedding (hidden state at the EOS token).
+# ---------------------------------------------------------------------------------------------------------------
+# Inference: tokenize -> embed ids -> postprocess, the steps `encode` chains and the server, the command line and
+# the benchmark call one by one. (The mixin precedes `AdaModel` only because Python needs a base class defined
+# first; its helper functions are at the bottom of the file.)
 
-    Args:
-        config: The model configuration; every size comes from it.
+
+class AdaInferenceMixin:
+    """The inference side of `AdaModel`: its tokenizer, `encode` and the public steps `encode` is made of.
+
+    `tokenize` (texts -> ids ending in EOS, truncated keeping the EOS) -> `embed_ids` (ids -> raw float32 EOS
+    embeddings in input order, length-sorted batches inside) -> `postprocess` (Matryoshka cut, L2 normalisation).
+    `encode_ids` is the last two, `encode` all three.
     """
-
-    def __init__(self, config: AdaConfig):
-        super().__init__(config)
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.embed_positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.layers = nn.ModuleList(AdaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self._tokenizer = None
-        self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding):
-        self.embed_tokens = value
-
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        position_ids: torch.LongTensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutputWithPooling | tuple:
-        """Encodes a batch; `pooler_output` holds the embedding of each sequence.
-
-        Args:
-            input_ids: `(batch, seq_len)` token ids in `[0, vocab_size)`.
-            attention_mask: `(batch, seq_len)`, 1 for tokens and 0 for padding (left or right); default all ones.
-            position_ids: `(batch, seq_len)`; by default counted over attended tokens only, so left padding does
-                not shift positions.
-            inputs_embeds: `(batch, seq_len, hidden_size)` token embeddings instead of `input_ids`.
-            output_hidden_states: Also return the embedding output and every block's output.
-            return_dict: Return a `BaseModelOutputWithPooling` (default) rather than a tuple.
-
-        Returns:
-            `BaseModelOutputWithPooling` with `last_hidden_state` `(batch, seq_len, hidden_size)` (after the final
-            LayerNorm), `pooler_output` `(batch, hidden_size)` and, if asked, `hidden_states`.
-
-        Raises:
-            ValueError: Out-of-vocabulary ids, a mask of the wrong shape or with a row of no attended token, an
-                empty batch, or more tokens than `max_position_embeddings`.
-            TypeError: Non-integer `input_ids` or a non-tensor input.
-        """
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        attention_mask = self._check_inputs(input_ids, attention_mask, position_ids, inputs_embeds)
-        hidden_states = self._embed(input_ids, attention_mask, position_ids, inputs_embeds)
-        mask = self._attention_mask(attention_mask, hidden_states.dtype)
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
-        for layer in self.layers:
-            hidden_states = layer(hidden_states, mask)
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-        hidden_states = self.norm(hidden_states)
-        if output_hidden_states:
-            all_hidden_states = all_hidden_states[:-1] + (hidden_states,)
-
-        output = BaseModelOutputWithPooling(
-            last_hidden_state=hidden_states,
-            pooler_output=eos_pool(hidden_states, attention_mask),
-            hidden_states=all_hidden_states,
-        )
-        return output if return_dict else output.to_tuple()
-
-    def pooled_output(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """`forward(...).pooler_output` alone, `(batch, hidden_size)`: the last block runs only at each row's EOS,
-        since pooling discards its other outputs (with 4 blocks, about a fifth fewer FLOPs). Used by `encode`."""
-        attention_mask = self._check_inputs(input_ids, attention_mask, None, None)
-        hidden_states = self._embed(input_ids, attention_mask)
-        mask = self._attention_mask(attention_mask, hidden_states.dtype)
-        for layer in self.layers[:-1]:
-            hidden_states = layer(hidden_states, mask)
-        last = last_token_positions(attention_mask)
-        keys = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-        eos_mask = ((keys <= last[:, None]) & attention_mask.bool())[:, None, None, :]  # (B, 1, 1, T)
-        return self.norm(self.layers[-1](hidden_states, eos_mask, last)[:, 0])
-
-    def _embed(
-        self,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor,
-        position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Token plus position embeddings; positions count attended tokens only, so left padding shifts nothing."""
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)
-        if position_ids is None:
-            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        return self.dropout(inputs_embeds + self.embed_positions(position_ids))
-
-    def _check_inputs(
-        self,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        position_ids: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """Validates the inputs once per forward; returns the attention mask (all ones if none was given)."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids and inputs_embeds")
-        if input_ids is not None:
-            if not isinstance(input_ids, torch.Tensor):
-                raise TypeError(
-                    f"input_ids must be a torch.Tensor of integer token ids, got {type(input_ids).__name__}"
-                )
-            if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
-                raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
-            if input_ids.dim() != 2:
-                raise ValueError(f"input_ids must have shape (batch, seq_len), got {tuple(input_ids.shape)}")
-            shape = tuple(input_ids.shape)
-        else:
-            if not isinstance(inputs_embeds, torch.Tensor) or inputs_embeds.dim() != 3:
-                raise ValueError("inputs_embeds must be a tensor of shape (batch, seq_len, hidden_size)")
-            if inputs_embeds.shape[-1] != self.config.hidden_size:
-                raise ValueError(
-                    f"inputs_embeds has width {inputs_embeds.shape[-1]}, expected hidden_size={self.config.hidden_size}"
-                )
-            shape = tuple(inputs_embeds.shape[:2])
-        batch_size, seq_len = shape
-        if batch_size == 0:
-            raise ValueError("empty batch: input has batch size 0")
-        if seq_len == 0:
-            raise ValueError("empty sequences: input has length 0 (the tokenizer always appends an EOS token)")
-        if seq_len > self.config.max_position_embeddings:
-            raise ValueError(
-                f"sequence length {seq_len} exceeds max_position_embeddings={self.config.max_position_embeddings}; "
-                "truncate the input (the tokenizer's truncation=True keeps the final EOS)"
-            )
-        if input_ids is not None:
-            low, high = int(input_ids.min()), int(input_ids.max())
-            if low < 0 or high >= self.config.vocab_size:
-                bad = low if low < 0 else high
-                raise ValueError(f"token id {bad} is outside the vocabulary [0, {self.config.vocab_size})")
-        device = input_ids.device if input_ids is not None else inputs_embeds.device
-        if attention_mask is None:
-            return torch.ones(shape, dtype=torch.long, device=device)
-        if not isinstance(attention_mask, torch.Tensor):
-            raise TypeError(f"attention_mask must be a torch.Tensor, got {type(attention_mask).__name__}")
-        if tuple(attention_mask.shape) != shape:
-            raise ValueError(
-                f"attention_mask has shape {tuple(attention_mask.shape)}, expected {shape} (batch, seq_len) like the input"
-            )
-        if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
-            raise ValueError("attention_mask may only hold 0 (padding) and 1 (token)")
-        empty = (attention_mask.sum(-1) == 0).nonzero().flatten().tolist()
-        if empty:
-            raise ValueError(f"attention_mask rows {empty} attend to no token; every sequence needs at least its EOS")
-        if position_ids is not None and tuple(position_ids.shape) != shape:
-            raise ValueError(f"position_ids has shape {tuple(position_ids.shape)}, expected {shape}")
-        if position_ids is not None and int(position_ids.max()) >= self.config.max_position_embeddings:
-            raise ValueError(f"position_ids must be < max_position_embeddings={self.config.max_position_embeddings}")
-        return attention_mask
-
-    @staticmethod
-    def _attention_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
-        """The mask passed to every layer: None (causal kernel) when no token sees padding, else `(B, 1, T, T)`.
-
-        Under causal attention, right padding is invisible to every real token, so unpadded and right-padded
-        batches take the memory-linear causal kernel; only left padding needs an explicit mask.
-        """
-        if bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()):
-            return None
-        seq_len = attention_mask.shape[1]
-        keep = attention_mask.bool()
-        causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=keep.device).tril()
-        # Padding queries may look anywhere: their outputs are never used, and a fully masked row would be NaN.
-        allowed = (causal & keep[:, None, None, :]) | ~keep[:, None, :, None]  # (B, 1, T, T)
-        return torch.zeros(allowed.shape, dtype=dtype, device=keep.device).masked_fill(
-            ~allowed, torch.finfo(dtype).min
-        )
-
-    # ---------------------------------------------------------------------------------------------------------
-    # Inference
 
     @property
     def tokenizer(self):
@@ -383,6 +215,26 @@ class AdaModel(AdaPreTrainedModel):
         """Most tokens one forward pass embeds per input, EOS included: the tokenizer's `model_max_length` capped by
         `max_position_embeddings`. Longer inputs are truncated (`truncate_ids`) or split (`chunk_ids`)."""
         return min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
+
+    def tokenize(self, texts: Sequence[str], max_length: int | None, truncate: bool = True) -> list[list[int]]:
+        """Token ids of each text, ending in EOS; texts over `max_length` tokens are truncated (with a warning,
+        keeping the EOS, see `truncate_ids`) or, with `truncate=False`, rejected with `ValueError`. With
+        `max_length=None` every text keeps all its tokens (for `chunk_ids`)."""
+        if max_length is None:
+            return self.tokenizer(list(texts), verbose=False)["input_ids"]  # verbose: no warning past the context
+        # Tokenize one token past the limit: enough to tell which texts are too long, cheap for huge texts.
+        ids = self.tokenizer(list(texts), truncation=True, max_length=max_length + 1)["input_ids"]
+        too_long = [i for i, x in enumerate(ids) if len(x) > max_length]
+        if too_long and not truncate:
+            raise ValueError(
+                f"{len(too_long)} text(s) are longer than max_length={max_length} tokens (first: index "
+                f"{too_long[0]}); shorten them or pass truncate=True"
+            )
+        if too_long:
+            logger.warning(f"{len(too_long)} text(s) longer than {max_length} tokens were truncated (EOS kept)")
+            for i in too_long:
+                ids[i] = truncate_ids(ids[i], max_length)
+        return ids
 
     @torch.inference_mode()
     def encode(
@@ -427,19 +279,7 @@ class AdaModel(AdaPreTrainedModel):
         """
         single = isinstance(texts, str)
         texts = [texts] if single else texts
-        if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
-            raise TypeError("texts must be a string or a sequence (list, tuple) of strings")
-        limit = self.context_length
-        max_length = limit if max_length is None else max_length
-        if not isinstance(max_length, int) or not 1 <= max_length <= limit:
-            raise ValueError(f"max_length must be an integer in [1, {limit}], got {max_length!r}")
-        if dimensions is not None and (
-            not isinstance(dimensions, int) or not 1 <= dimensions <= self.config.hidden_size
-        ):
-            raise ValueError(f"dimensions must be an integer in [1, {self.config.hidden_size}], got {dimensions!r}")
-        if batch_size < 1 or max_batch_tokens < 1:
-            raise ValueError(f"batch_size and max_batch_tokens must be positive, got {batch_size}, {max_batch_tokens}")
-
+        max_length = self._check_encode_arguments(texts, max_length, dimensions, batch_size, max_batch_tokens)
         ids = self.tokenize(texts, max_length=max_length, truncate=truncate) if texts else []
         out = self.encode_ids(ids, batch_size, normalize, dimensions, show_progress_bar, False, max_batch_tokens)
         out = out[0] if single else out
@@ -456,10 +296,28 @@ class AdaModel(AdaPreTrainedModel):
         convert_to_numpy: bool = True,
         max_batch_tokens: int = ENCODE_BATCH_TOKENS,
     ):
-        """Embeds already tokenized texts (each a list of ids ending in EOS); the batching core of `encode`.
+        """Embeds already tokenized texts (each a list of ids ending in EOS): `embed_ids`, then `postprocess`.
 
         Returns:
             `(len(ids), dimensions or hidden_size)` float32 array (or tensor), in input order.
+        """
+        out = self.embed_ids(ids, batch_size, max_batch_tokens, show_progress_bar)
+        out = postprocess(out, dimensions, normalize)
+        return out.numpy() if convert_to_numpy else out
+
+    @torch.inference_mode()
+    def embed_ids(
+        self,
+        ids: Sequence[Sequence[int]],
+        batch_size: int = ENCODE_BATCH_SIZE,
+        max_batch_tokens: int = ENCODE_BATCH_TOKENS,
+        show_progress_bar: bool = False,
+    ) -> torch.Tensor:
+        """The batching core of `encode`: the raw EOS embeddings (`pooled_output`) of tokenized texts, computed in
+        length-sorted right-padded batches of at most `batch_size` texts and `max_batch_tokens` padded tokens.
+
+        Returns:
+            `(len(ids), hidden_size)` float32 CPU tensor in input order, neither cut nor normalised (`postprocess`).
         """
         out = torch.empty(len(ids), self.config.hidden_size, dtype=torch.float32)
         batches = length_batches([len(x) for x in ids], batch_size, max_batch_tokens)
@@ -470,28 +328,7 @@ class AdaModel(AdaPreTrainedModel):
         for batch in batches:
             input_ids, attention_mask = self._pad([ids[i] for i in batch])
             out[batch] = self.pooled_output(input_ids, attention_mask).float().cpu()
-        out = postprocess(out, dimensions, normalize)
-        return out.numpy() if convert_to_numpy else out
-
-    def tokenize(self, texts: Sequence[str], max_length: int | None, truncate: bool = True) -> list[list[int]]:
-        """Token ids of each text, ending in EOS; texts over `max_length` tokens are truncated (with a warning,
-        keeping the EOS, see `truncate_ids`) or, with `truncate=False`, rejected with `ValueError`. With
-        `max_length=None` every text keeps all its tokens (for `chunk_ids`)."""
-        if max_length is None:
-            return self.tokenizer(list(texts), verbose=False)["input_ids"]  # verbose: no warning past the context
-        # Tokenize one token past the limit: enough to tell which texts are too long, cheap for huge texts.
-        ids = self.tokenizer(list(texts), truncation=True, max_length=max_length + 1)["input_ids"]
-        too_long = [i for i, x in enumerate(ids) if len(x) > max_length]
-        if too_long and not truncate:
-            raise ValueError(
-                f"{len(too_long)} text(s) are longer than max_length={max_length} tokens (first: index "
-                f"{too_long[0]}); shorten them or pass truncate=True"
-            )
-        if too_long:
-            logger.warning(f"{len(too_long)} text(s) longer than {max_length} tokens were truncated (EOS kept)")
-            for i in too_long:
-                ids[i] = truncate_ids(ids[i], max_length)
-        return ids
+        return out
 
     def _pad(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-pads a batch: `(input_ids, attention_mask)` on the model's device."""
@@ -502,6 +339,217 @@ class AdaModel(AdaPreTrainedModel):
             input_ids[row, : len(x)] = torch.tensor(x)
             attention_mask[row, : len(x)] = 1
         return input_ids.to(self.device), attention_mask.to(self.device)
+
+    def _check_encode_arguments(
+        self,
+        texts: Sequence[str],
+        max_length: int | None,
+        dimensions: int | None,
+        batch_size: int,
+        max_batch_tokens: int,
+    ) -> int:
+        """Validates `encode`'s arguments; returns `max_length` (default: the context length)."""
+        if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be a string or a sequence (list, tuple) of strings")
+        limit = self.context_length
+        max_length = limit if max_length is None else max_length
+        if not isinstance(max_length, int) or not 1 <= max_length <= limit:
+            raise ValueError(f"max_length must be an integer in [1, {limit}], got {max_length!r}")
+        if dimensions is not None and (
+            not isinstance(dimensions, int) or not 1 <= dimensions <= self.config.hidden_size
+        ):
+            raise ValueError(f"dimensions must be an integer in [1, {self.config.hidden_size}], got {dimensions!r}")
+        if batch_size < 1 or max_batch_tokens < 1:
+            raise ValueError(f"batch_size and max_batch_tokens must be positive, got {batch_size}, {max_batch_tokens}")
+        return max_length
+
+
+class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
+    """The bare open-ada decoder. `pooler_output` is the text embedding (hidden state at the EOS token); `encode`
+    and its steps come from `AdaInferenceMixin`.
+
+    Args:
+        config: The model configuration; every size comes from it.
+    """
+
+    def __init__(self, config: AdaConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.embed_positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.layers = nn.ModuleList(AdaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self._tokenizer = None  # see `AdaInferenceMixin.tokenizer`
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.embed_tokens = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling | tuple:
+        """Encodes a batch; `pooler_output` holds the embedding of each sequence.
+
+        Args:
+            input_ids: `(batch, seq_len)` token ids in `[0, vocab_size)`.
+            attention_mask: `(batch, seq_len)`, 1 for tokens and 0 for padding (left or right); default all ones.
+            position_ids: `(batch, seq_len)`; by default counted over attended tokens only, so left padding does
+                not shift positions.
+            inputs_embeds: `(batch, seq_len, hidden_size)` token embeddings instead of `input_ids`.
+            output_hidden_states: Also return the embedding output and every block's output.
+            return_dict: Return a `BaseModelOutputWithPooling` (default) rather than a tuple.
+
+        Returns:
+            `BaseModelOutputWithPooling` with `last_hidden_state` `(batch, seq_len, hidden_size)` (after the final
+            LayerNorm), `pooler_output` `(batch, hidden_size)` and, if asked, `hidden_states`.
+
+        Raises:
+            ValueError: Out-of-vocabulary ids, a mask of the wrong shape or with a row of no attended token, an
+                empty batch, or more tokens than `max_position_embeddings`.
+            TypeError: Non-integer `input_ids` or a non-tensor input.
+        """
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        attention_mask = check_inputs(self.config, input_ids, attention_mask, position_ids, inputs_embeds)
+        hidden_states = self._embed(input_ids, attention_mask, position_ids, inputs_embeds)
+        mask = self._attention_mask(attention_mask, hidden_states.dtype)
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, mask)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+        hidden_states = self.norm(hidden_states)
+        if output_hidden_states:
+            all_hidden_states = all_hidden_states[:-1] + (hidden_states,)
+
+        output = BaseModelOutputWithPooling(
+            last_hidden_state=hidden_states,
+            pooler_output=eos_pool(hidden_states, attention_mask),
+            hidden_states=all_hidden_states,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def pooled_output(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`forward(...).pooler_output` alone, `(batch, hidden_size)`: the last block runs only at each row's EOS,
+        since pooling discards its other outputs (with 4 blocks, about a fifth fewer FLOPs). Used by `encode`."""
+        attention_mask = check_inputs(self.config, input_ids, attention_mask, None, None)
+        hidden_states = self._embed(input_ids, attention_mask)
+        mask = self._attention_mask(attention_mask, hidden_states.dtype)
+        for layer in self.layers[:-1]:
+            hidden_states = layer(hidden_states, mask)
+        last = last_token_positions(attention_mask)
+        keys = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+        eos_mask = ((keys <= last[:, None]) & attention_mask.bool())[:, None, None, :]  # (B, 1, 1, T)
+        return self.norm(self.layers[-1](hidden_states, eos_mask, last)[:, 0])
+
+    def _embed(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Token plus position embeddings; positions count attended tokens only, so left padding shifts nothing."""
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        if position_ids is None:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return self.dropout(inputs_embeds + self.embed_positions(position_ids))
+
+    @staticmethod
+    def _attention_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+        """The mask passed to every layer: None (causal kernel) when no token sees padding, else `(B, 1, T, T)`.
+
+        Under causal attention, right padding is invisible to every real token, so unpadded and right-padded
+        batches take the memory-linear causal kernel; only left padding needs an explicit mask.
+        """
+        if bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()):
+            return None
+        seq_len = attention_mask.shape[1]
+        keep = attention_mask.bool()
+        causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=keep.device).tril()
+        # Padding queries may look anywhere: their outputs are never used, and a fully masked row would be NaN.
+        allowed = (causal & keep[:, None, None, :]) | ~keep[:, None, :, None]  # (B, 1, T, T)
+        return torch.zeros(allowed.shape, dtype=dtype, device=keep.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Input checks and the inference steps' helpers
+
+
+def check_inputs(
+    config: AdaConfig,
+    input_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.Tensor | None,
+    inputs_embeds: torch.Tensor | None,
+) -> torch.Tensor:
+    """Validates a forward pass's inputs once, at its top; returns the attention mask (all ones if none was given)."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("pass exactly one of input_ids and inputs_embeds")
+    if input_ids is not None:
+        if not isinstance(input_ids, torch.Tensor):
+            raise TypeError(f"input_ids must be a torch.Tensor of integer token ids, got {type(input_ids).__name__}")
+        if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+            raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must have shape (batch, seq_len), got {tuple(input_ids.shape)}")
+        shape = tuple(input_ids.shape)
+    else:
+        if not isinstance(inputs_embeds, torch.Tensor) or inputs_embeds.dim() != 3:
+            raise ValueError("inputs_embeds must be a tensor of shape (batch, seq_len, hidden_size)")
+        if inputs_embeds.shape[-1] != config.hidden_size:
+            raise ValueError(
+                f"inputs_embeds has width {inputs_embeds.shape[-1]}, expected hidden_size={config.hidden_size}"
+            )
+        shape = tuple(inputs_embeds.shape[:2])
+    batch_size, seq_len = shape
+    if batch_size == 0:
+        raise ValueError("empty batch: input has batch size 0")
+    if seq_len == 0:
+        raise ValueError("empty sequences: input has length 0 (the tokenizer always appends an EOS token)")
+    if seq_len > config.max_position_embeddings:
+        raise ValueError(
+            f"sequence length {seq_len} exceeds max_position_embeddings={config.max_position_embeddings}; "
+            "truncate the input (the tokenizer's truncation=True keeps the final EOS)"
+        )
+    if input_ids is not None:
+        low, high = int(input_ids.min()), int(input_ids.max())
+        if low < 0 or high >= config.vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(f"token id {bad} is outside the vocabulary [0, {config.vocab_size})")
+    device = input_ids.device if input_ids is not None else inputs_embeds.device
+    if attention_mask is None:
+        return torch.ones(shape, dtype=torch.long, device=device)
+    if not isinstance(attention_mask, torch.Tensor):
+        raise TypeError(f"attention_mask must be a torch.Tensor, got {type(attention_mask).__name__}")
+    if tuple(attention_mask.shape) != shape:
+        raise ValueError(
+            f"attention_mask has shape {tuple(attention_mask.shape)}, expected {shape} (batch, seq_len) like the input"
+        )
+    if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ValueError("attention_mask may only hold 0 (padding) and 1 (token)")
+    empty = (attention_mask.sum(-1) == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"attention_mask rows {empty} attend to no token; every sequence needs at least its EOS")
+    if position_ids is not None and tuple(position_ids.shape) != shape:
+        raise ValueError(f"position_ids has shape {tuple(position_ids.shape)}, expected {shape}")
+    if position_ids is not None and int(position_ids.max()) >= config.max_position_embeddings:
+        raise ValueError(f"position_ids must be < max_position_embeddings={config.max_position_embeddings}")
+    return attention_mask
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
@@ -561,7 +609,9 @@ AdaModel.register_for_auto_class("AutoModel")
 
 __all__ = [
     "AdaPreTrainedModel",
+    "AdaInferenceMixin",
     "AdaModel",
+    "check_inputs",
     "chunk_ids",
     "eos_pool",
     "last_token_positions",

@@ -60,7 +60,7 @@ def build_folder(
         import torch
         from transformers import AutoModel
 
-        import open_ada  # noqa: F401
+        import open_ada.model  # noqa: F401  (registers the Auto classes)
         from open_ada.folder import save_model_folder
 
         model = AutoModel.from_pretrained(output, dtype=torch.float32)

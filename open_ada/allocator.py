@@ -26,8 +26,19 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 USER_MALLOC_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "LD_PRELOAD")
 
 
+# What the process runs with, as `keep_freed_memory` left it (the benchmark records it).
+setting = "system default"
+
+
 def keep_freed_memory() -> str:
-    """Makes glibc keep freed blocks of up to `KEEP_FREED_BYTES` for reuse; returns what the process runs with."""
+    """Makes glibc keep freed blocks of up to `KEEP_FREED_BYTES` for reuse; returns (and records in `setting`) what
+    the process runs with."""
+    global setting
+    setting = _keep_freed_memory()
+    return setting
+
+
+def _keep_freed_memory() -> str:
     user = [name for name in USER_MALLOC_SETTINGS if os.environ.get(name)]
     if user:
         return f"as set by the user ({', '.join(user)})"

@@ -10,6 +10,8 @@ Models, all fed the same token ids (MiniLM gets the same texts, or random ids of
   last-token pooling; random weights (throughput does not depend on their values);
 - `minilm`: all-MiniLM-L6-v2 through sentence-transformers, a real embedding model of similar size.
 
+Every model has the shapes of `--model`'s `config.json` (default: the shipped model): random weights at fixed
+lengths, the folder's trained weights on the mixed corpus, which `AdaModel.tokenize` cuts with the folder's tokenizer.
 Workloads: fixed lengths (random ids, a fixed token budget per batch) and a mixed-length corpus (STS-B test
 sentences and retrieval documents from the shared data). Also measured: the machine's GEMM ceiling (fp32 and
 bf16 `torch.mm`), each model's analytic matmul FLOP/s as a fraction of it, and the peak memory of one long input
@@ -28,7 +30,7 @@ import platform
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -37,58 +39,97 @@ import transformers
 from loguru import logger
 
 from configuration_ada import AdaConfig
-from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS, AdaModel, length_batches
-from open_ada import DEFAULT_MODEL
-from open_ada.data import DATA_DIR, read_retrieval, read_stsb, retrieval_set_names
+from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS, AdaModel, eos_pool, length_batches
+from open_ada import allocator
+from open_ada.cli import FromArgs, command_line
+from open_ada.data import read_retrieval, read_stsb, retrieval_set_names
+from open_ada.paths import DEFAULT_MODEL
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_CONFIG = REPO_ROOT / "configs" / "open-ada-small.json"
 # The weight shapes every compared model shares (positions differ: the fixed-length cases need 8192).
 SHAPE_KEYS = tuple(k for k in AdaConfig.size_fields if k != "max_position_embeddings")
-# A tiny model and tiny workloads: the whole smoke run takes seconds of compute (imports aside).
-SMOKE_SHAPE = dict(
-    vocab_size=300,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=1,
-    intermediate_size=64,
-)
 ALL_MODELS = ("encode", "encode-bf16", "plain", "gemma", "minilm")
 # Fixed-length runs at 2048 and 8192 need this many positions; all-MiniLM-L6-v2 has 512.
 LONG_POSITIONS = 8192
 MINILM_POSITIONS = 512
+# A smoke run: the model folder's shapes with this many layers (the last runs at the EOS only, the others in full),
+# random weights on the mixed corpus too, its texts cut to SMOKE_CONTEXT tokens, and tiny workloads
+# (`BenchConfig.smoke_sized`).
+SMOKE_LAYERS = 2
+SMOKE_CONTEXT = 64
+
+
+@dataclass
+class BenchConfig(FromArgs):
+    """What `open-ada bench` measures, on which model shapes and device, and where the report goes."""
+
+    model: str = str(DEFAULT_MODEL)  # model folder: every model's shapes, the tokenizer, the mixed corpus's weights
+    lengths: list[int] = field(default_factory=lambda: [32, 128, 512, 2048, 8192])  # fixed input lengths
+    memory_lengths: list[int] = field(default_factory=lambda: [1024, 2048, 4096, 8192])  # long-context lengths
+    seconds_per_case: float = 3.0  # timed repetitions of a case stop after this
+    # Tokens per batch at fixed lengths (batch 1 at 8192); also the encode budget on the mixed corpus when above
+    # encode's default of 16384 (a GPU wants 65536 or more).
+    batch_tokens: int = 8192
+    plain_batch_size: int = 32  # texts per batch of the plain/gemma/minilm paths
+    corpus_size: int = 2048  # half STS-B test sentences (at most all 2,552 distinct ones), half documents
+    models: list[str] = field(default_factory=lambda: list(ALL_MODELS))
+    device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
+    output: str = "results/bench.json"  # the markdown table goes next to it (.md)
+    smoke: bool = False  # a 2-layer model and tiny workloads, for CI
+
+    def smoke_sized(self) -> BenchConfig:
+        """The tiny workloads of a smoke run (the whole run then takes seconds of compute, imports aside)."""
+        if not self.smoke:
+            return self
+        return replace(
+            self,
+            lengths=[16, 64],
+            memory_lengths=[32, 64],
+            corpus_size=24,
+            seconds_per_case=0.0,
+            batch_tokens=128,
+            plain_batch_size=8,
+        )
 
 
 def add_arguments(p) -> None:
+    """Flags of `open-ada bench`; their defaults are `BenchConfig`'s."""
+    d = BenchConfig()
     p.add_argument(
-        "--model", default=str(DEFAULT_MODEL), help="trained model folder (tokenizer and mixed-corpus weights)"
+        "--model",
+        default=d.model,
+        help="model folder: the shapes of every compared model (from its config.json), the tokenizer, and the "
+        "trained weights of the mixed-corpus run",
     )
-    p.add_argument("--lengths", type=int, nargs="+", default=[32, 128, 512, 2048, 8192], help="fixed input lengths")
+    p.add_argument("--lengths", type=int, nargs="+", default=d.lengths, help="fixed input lengths")
+    p.add_argument("--memory-lengths", type=int, nargs="+", default=d.memory_lengths, help="long-context lengths")
     p.add_argument(
-        "--memory-lengths", type=int, nargs="+", default=[1024, 2048, 4096, 8192], help="long-context lengths"
+        "--seconds-per-case", type=float, default=d.seconds_per_case, help="timed repetitions per case stop after this"
     )
-    p.add_argument("--seconds-per-case", type=float, default=3.0, help="timed repetitions per case stop after this")
     p.add_argument(
         "--batch-tokens",
         type=int,
-        default=8192,
+        default=d.batch_tokens,
         help="tokens per batch at fixed lengths (batch 1 at 8192); also the encode budget on the mixed corpus when "
         "above encode's default of 16384 (a GPU wants 65536 or more)",
     )
-    p.add_argument("--plain-batch-size", type=int, default=32, help="texts per batch of the plain/gemma/minilm paths")
+    p.add_argument(
+        "--plain-batch-size",
+        type=int,
+        default=d.plain_batch_size,
+        help="texts per batch of the plain/gemma/minilm paths",
+    )
     p.add_argument(
         "--corpus-size",
         type=int,
-        default=2048,
+        default=d.corpus_size,
         help="texts in the mixed corpus: half STS-B test sentences (at most all 2,552 distinct ones), half documents",
     )
-    p.add_argument("--models", nargs="+", choices=ALL_MODELS, default=list(ALL_MODELS))
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--models", nargs="+", choices=ALL_MODELS, default=d.models)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--output", default=d.output, help="JSON file; the markdown table goes next to it (.md)")
     p.add_argument(
-        "--output", default="results/bench.json", help="JSON file; the markdown table goes next to it (.md)"
+        "--smoke", action="store_true", help=f"the model's shapes with {SMOKE_LAYERS} layers, tiny workloads, for CI"
     )
-    p.add_argument("--smoke", action="store_true", help="tiny model and workloads, for CI")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -269,11 +310,6 @@ def pad_right(ids: list[list[int]], pad_id: int, device: str) -> tuple[torch.Ten
     return input_ids, mask
 
 
-def last_token(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Right-padded last-token pooling: `(B, T, H) -> (B, H)`."""
-    return hidden[torch.arange(hidden.shape[0], device=hidden.device), mask.sum(-1) - 1]
-
-
 def encode_runner(model: AdaModel) -> Callable[[Workload], Callable[[], object]]:
     def prepare(w: Workload) -> Callable[[], object]:
         return lambda: model.encode_ids(
@@ -303,7 +339,7 @@ def ada_pool(model: AdaModel, input_ids: torch.Tensor, mask: torch.Tensor) -> to
 
 
 def gemma_pool(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return last_token(model(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state, mask)
+    return eos_pool(model(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state, mask)
 
 
 def minilm_runner(st) -> Callable[[Workload], Callable[[], object]]:
@@ -355,20 +391,6 @@ def build_gemma(config: AdaConfig, device: str) -> torch.nn.Module:
 # Inputs
 
 
-def load_tokenizer(model_folder: Path, smoke: bool):
-    """The trained model's tokenizer when its folder exists, else a BPE trained on the shared wiki sentences
-    (never on evaluation texts) with the shipped vocabulary size."""
-    if model_folder.exists() and not smoke:
-        return transformers.PreTrainedTokenizerFast.from_pretrained(str(model_folder)), f"trained ({model_folder})"
-    from tokenizer.train_tokenizer import build_tokenizer
-
-    texts = (DATA_DIR / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines()
-    vocab = SMOKE_SHAPE["vocab_size"] if smoke else json.loads(SHIPPED_CONFIG.read_text())["vocab_size"]
-    return build_tokenizer(
-        texts[: 500 if smoke else None], vocab, model_max_length=LONG_POSITIONS
-    ), "wiki-sentences BPE"
-
-
 def mixed_texts(size: int, seed: int = 0) -> list[str]:
     """Half STS-B test sentences, half retrieval documents (split evenly over the sets), shuffled."""
     rng = random.Random(seed)
@@ -383,12 +405,6 @@ def mixed_texts(size: int, seed: int = 0) -> list[str]:
     return texts
 
 
-def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
-    """Ids ending in EOS, truncated to `max_length` with the EOS kept, as `AdaModel.tokenize` does."""
-    ids = tokenizer(texts, truncation=True, max_length=max_length + 1)["input_ids"]
-    return [x if len(x) <= max_length else x[: max_length - 1] + x[-1:] for x in ids]
-
-
 def fixed_ids(length: int, count: int, vocab_size: int, eos_id: int, seed: int = 0) -> list[list[int]]:
     rng = random.Random(seed + length)
     return [[rng.randrange(3, vocab_size) for _ in range(length - 1)] + [eos_id] for _ in range(count)]
@@ -398,28 +414,35 @@ def fixed_ids(length: int, count: int, vocab_size: int, eos_id: int, seed: int =
 # The run
 
 
-def bench_config(args) -> AdaConfig:
-    """Random-init shapes: the trained model's (or the shipped training config's) with 8192 positions."""
-    if args.smoke:
-        shape = SMOKE_SHAPE
-    elif Path(args.model).exists():
-        shape = AdaConfig.from_pretrained(args.model).to_dict()
-    else:
-        shape = json.loads(SHIPPED_CONFIG.read_text())
-    return AdaConfig(**{k: shape[k] for k in SHAPE_KEYS}, max_position_embeddings=LONG_POSITIONS)
+def model_shapes(bench: BenchConfig) -> AdaConfig:
+    """The random-init models' config: the model folder's shapes (`SMOKE_LAYERS` layers in a smoke run) with 8192
+    positions, and its special token ids."""
+    trained = AdaConfig.from_pretrained(bench.model)
+    shape = {k: getattr(trained, k) for k in SHAPE_KEYS}
+    if bench.smoke:
+        shape["num_hidden_layers"] = SMOKE_LAYERS
+    return AdaConfig(
+        **shape,
+        max_position_embeddings=LONG_POSITIONS,
+        pad_token_id=trained.pad_token_id,
+        bos_token_id=trained.bos_token_id,
+        eos_token_id=trained.eos_token_id,
+    )
 
 
-def mixed_model(args, random_model: AdaModel) -> tuple[AdaModel, str, int]:
-    """The model for the mixed corpus, a description of its weights, and its context (the corpus truncation)."""
-    if Path(args.model).exists() and not args.smoke:
-        model = AdaModel.from_pretrained(args.model).eval().to(args.device)
-        return model, f"trained ({args.model})", model.config.max_position_embeddings
-    context = 64 if args.smoke else json.loads(SHIPPED_CONFIG.read_text())["max_position_embeddings"]
-    return random_model, "random init, shipped shapes", context
+def mixed_model(bench: BenchConfig, random_model: AdaModel) -> tuple[AdaModel, str, int]:
+    """The model for the mixed corpus, a description of its weights, and its context (the corpus truncation): the
+    trained model of the folder, or in a smoke run the random one."""
+    if bench.smoke:
+        return random_model, f"random init, the model's shapes with {SMOKE_LAYERS} layers", SMOKE_CONTEXT
+    model = AdaModel.from_pretrained(bench.model).eval().to(bench.device)
+    return model, f"trained ({bench.model})", model.config.max_position_embeddings
 
 
-def run_case(name: str, prepare, w: Workload, args, flops: float, ceiling: float, dtype: str, tokens: int) -> Result:
-    reps, seconds, peak = timed(prepare(w), args.seconds_per_case, args.device)
+def run_case(
+    name: str, prepare, w: Workload, bench: BenchConfig, flops: float, ceiling: float, dtype: str, tokens: int
+) -> Result:
+    reps, seconds, peak = timed(prepare(w), bench.seconds_per_case, bench.device)
     logger.info(f"{w.name:>10} {name:<11} {tokens * reps / seconds:>10,.0f} tokens/s  {peak:>8,.1f} MiB peak")
     return Result(
         model=name,
@@ -438,10 +461,12 @@ def run_case(name: str, prepare, w: Workload, args, flops: float, ceiling: float
     )
 
 
-def model_cases(args, config: AdaConfig, models: dict, w: Workload, ceilings: dict, skipped: list) -> list[Result]:
+def model_cases(
+    bench: BenchConfig, config: AdaConfig, models: dict, w: Workload, ceilings: dict, skipped: list
+) -> list[Result]:
     """Every selected model on one workload."""
     results = []
-    for name in args.models:
+    for name in bench.models:
         if name == "minilm":
             lengths = _minilm_lengths(models["minilm_module"], w)
             if max(lengths) > MINILM_POSITIONS:
@@ -450,7 +475,7 @@ def model_cases(args, config: AdaConfig, models: dict, w: Workload, ceilings: di
                 )
                 continue
             flops = bert_flops(models["minilm_module"][0].auto_model.config, lengths)
-            results.append(run_case(name, models[name], w, args, flops, ceilings["fp32"], "fp32", sum(lengths)))
+            results.append(run_case(name, models[name], w, bench, flops, ceilings["fp32"], "fp32", sum(lengths)))
             continue
         dtype = "bf16" if name == "encode-bf16" else "fp32"
         lengths = [len(x) for x in w.ids]
@@ -458,7 +483,7 @@ def model_cases(args, config: AdaConfig, models: dict, w: Workload, ceilings: di
             flops = decoder_flops(models["gemma_module"].config, lengths)
         else:  # the encode paths skip the last layer's work on tokens the pooling discards
             flops = decoder_flops(config, lengths, pooled_only=name.startswith("encode"))
-        results.append(run_case(name, models[name], w, args, flops, ceilings[dtype], dtype, w.tokens))
+        results.append(run_case(name, models[name], w, bench, flops, ceilings[dtype], dtype, w.tokens))
     return results
 
 
@@ -468,21 +493,21 @@ def _minilm_lengths(st, w: Workload) -> list[int]:
     return [len(x) for x in st.tokenizer(w.texts, truncation=True, max_length=st.max_seq_length)["input_ids"]]
 
 
-def build_models(args, model: AdaModel, pad_id: int) -> dict:
+def build_models(bench: BenchConfig, model: AdaModel, pad_id: int) -> dict:
     """Runners (name -> workload -> callable) for the selected models around one set of Ada weights, plus the
     modules they wrap (`gemma_module`, `minilm_module`)."""
     models = {"encode": encode_runner(model), "plain": padded_runner(model, ada_pool, pad_id)}
-    if "encode-bf16" in args.models:
+    if "encode-bf16" in bench.models:
         models["encode-bf16"] = encode_runner(copy.deepcopy(model).to(torch.bfloat16))
-    if "gemma" in args.models:
-        models["gemma_module"] = build_gemma(model.config, args.device)
+    if "gemma" in bench.models:
+        models["gemma_module"] = build_gemma(model.config, bench.device)
         models["gemma"] = padded_runner(models["gemma_module"], gemma_pool, pad_id)
-    if "minilm" in args.models:
+    if "minilm" in bench.models:
         from sentence_transformers import SentenceTransformer
 
         from open_ada.teacher import teacher_path
 
-        models["minilm_module"] = SentenceTransformer(str(teacher_path("all-MiniLM-L6-v2")), device=args.device)
+        models["minilm_module"] = SentenceTransformer(str(teacher_path("all-MiniLM-L6-v2")), device=bench.device)
         models["minilm"] = minilm_runner(models["minilm_module"])
     return models
 
@@ -505,24 +530,23 @@ def accuracy(model: AdaModel, bf16: AdaModel | None, w: Workload, pad_id: int) -
     return out
 
 
-def long_context(args, model: AdaModel, gemma: torch.nn.Module | None, pad_id: int) -> list[dict]:
+def long_context(bench: BenchConfig, model: AdaModel, gemma: torch.nn.Module | None, pad_id: int) -> list[dict]:
     """Peak memory of one input at each length (encode, plain, Gemma) and encode == plain forward at that length."""
     rows = []
     vocab, eos = model.config.vocab_size, model.config.eos_token_id
-    encode_ids = lambda ids: model.encode_ids(ids, normalize=False, convert_to_numpy=False)  # noqa: E731
-    encode_ids(fixed_ids(16, 1, vocab, eos))  # warm-up
-    for length in args.memory_lengths:
+    model.embed_ids(fixed_ids(16, 1, vocab, eos))  # warm-up
+    for length in bench.memory_lengths:
         long, short = fixed_ids(length, 1, vocab, eos)[0], fixed_ids(max(1, length // 3), 1, vocab, eos)[0]
-        with PeakMemory(args.device) as encode_mem:
-            encode_ids([long])
-        with PeakMemory(args.device) as plain_mem, torch.inference_mode():
-            reference = [ada_pool(model, *pad_right([x], pad_id, args.device)).float().cpu() for x in (long, short)]
+        with PeakMemory(bench.device) as encode_mem:
+            model.embed_ids([long])
+        with PeakMemory(bench.device) as plain_mem, torch.inference_mode():
+            reference = [ada_pool(model, *pad_right([x], pad_id, bench.device)).float().cpu() for x in (long, short)]
         gemma_mb = -1.0  # -1: Gemma not selected
         if gemma is not None:
-            with PeakMemory(args.device) as gemma_mem, torch.inference_mode():
-                gemma_pool(gemma, *pad_right([long], pad_id, args.device))
+            with PeakMemory(bench.device) as gemma_mem, torch.inference_mode():
+                gemma_pool(gemma, *pad_right([long], pad_id, bench.device))
             gemma_mb = gemma_mem.mb
-        together = encode_ids([long, short])  # one right-padded batch holding both
+        together = model.embed_ids([long, short])  # one right-padded batch holding both
         rows.append(
             {
                 "length": length,
@@ -583,59 +607,66 @@ def ratios(results: list[Result]) -> dict[str, dict[str, float]]:
 
 
 def main(args) -> int:
-    if args.smoke:
-        args.lengths, args.memory_lengths, args.corpus_size = [16, 64], [32, 64], 24
-        args.seconds_per_case, args.batch_tokens, args.plain_batch_size = 0.0, 128, 8
-    torch.manual_seed(0)
-    tokenizer, tokenizer_source = load_tokenizer(Path(args.model), args.smoke)
-    config = bench_config(args)
-    config.pad_token_id, config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
-    model = AdaModel(config).eval().to(args.device)
-    mixed, weights, context = mixed_model(args, model)
-    pad_id = tokenizer.pad_token_id
+    return run(BenchConfig.from_args(args).smoke_sized())
 
-    shapes = ceiling_shapes(config, args.smoke)
-    ceilings = {"fp32": gemm_ceiling(torch.float32, shapes, args.device)}
-    ceilings["bf16"] = gemm_ceiling(torch.bfloat16, shapes, args.device)
+
+def run(bench: BenchConfig) -> int:
+    """Every selected model on every workload, the accuracy checks and the long-input memory probe; writes the
+    report (JSON and markdown) to `bench.output`."""
+    torch.manual_seed(0)
+    config = model_shapes(bench)
+    model = AdaModel(config).eval().to(bench.device)
+    mixed, weights, context = mixed_model(bench, model)
+    # The folder's tokenizer for the mixed corpus, whichever weights embed it; `tokenize` keeps each text's EOS.
+    mixed.tokenizer = transformers.PreTrainedTokenizerFast.from_pretrained(bench.model)
+    pad_id = config.pad_token_id
+
+    shapes = ceiling_shapes(config, bench.smoke)
+    ceilings = {"fp32": gemm_ceiling(torch.float32, shapes, bench.device)}
+    ceilings["bf16"] = gemm_ceiling(torch.bfloat16, shapes, bench.device)
 
     workloads = [
         Workload(
             f"fixed-{n}",
-            fixed_ids(n, max(1, args.batch_tokens // n), config.vocab_size, config.eos_token_id),
+            fixed_ids(n, max(1, bench.batch_tokens // n), config.vocab_size, config.eos_token_id),
             None,
-            max(1, args.batch_tokens // n),
-            max(args.batch_tokens, n),
+            max(1, bench.batch_tokens // n),
+            max(bench.batch_tokens, n),
         )
-        for n in args.lengths
+        for n in bench.lengths
     ]
-    texts = mixed_texts(args.corpus_size)
+    texts = mixed_texts(bench.corpus_size)
     # The encode path's padded-token budget on the corpus: its default, or more when the fixed lengths get more (GPU).
-    corpus_tokens = max(ENCODE_BATCH_TOKENS, args.batch_tokens)
-    corpus = Workload("mixed", tokenize(tokenizer, texts, context), texts, args.plain_batch_size, corpus_tokens)
+    corpus_tokens = max(ENCODE_BATCH_TOKENS, bench.batch_tokens)
+    corpus = Workload("mixed", mixed.tokenize(texts, context), texts, bench.plain_batch_size, corpus_tokens)
 
     skipped: list[dict] = []
-    fixed_models = build_models(args, model, pad_id)
-    results = [r for w in workloads for r in model_cases(args, config, fixed_models, w, ceilings, skipped)]
-    mixed_models = fixed_models if mixed is model else build_models(args, mixed, pad_id)
-    results += model_cases(args, mixed.config, mixed_models, corpus, ceilings, skipped)
+    fixed_models = build_models(bench, model, pad_id)
+    results = [r for w in workloads for r in model_cases(bench, config, fixed_models, w, ceilings, skipped)]
+    mixed_models = fixed_models if mixed is model else build_models(bench, mixed, pad_id)
+    results += model_cases(bench, mixed.config, mixed_models, corpus, ceilings, skipped)
 
-    bf16 = copy.deepcopy(mixed).to(torch.bfloat16) if "encode-bf16" in args.models else None
+    bf16 = copy.deepcopy(mixed).to(torch.bfloat16) if "encode-bf16" in bench.models else None
     gemma = fixed_models.get("gemma_module")
     report = {
-        "command": "open-ada bench " + " ".join(getattr(args, "argv", [])[1:]),
-        "machine": {**machine_info(args.device), "allocator": getattr(args, "allocator", "system default")},
-        "weights": {"fixed": "random init, shipped shapes, 8192 positions", "mixed": weights, "gemma": "random init"},
-        "tokenizer": tokenizer_source,
+        "command": command_line(),
+        "machine": {**machine_info(bench.device), "allocator": allocator.setting},
+        "weights": {
+            "fixed": "random init, the model's shapes, 8192 positions",
+            "mixed": weights,
+            "gemma": "random init",
+        },
+        "tokenizer": f"trained ({bench.model})",
         "config": {k: getattr(config, k) for k in SHAPE_KEYS},
         "mixed_corpus": {"texts": len(texts), "tokens": corpus.tokens, "truncated_to": context, **padding(corpus)},
         "gemm_ceiling_flops": ceilings,
         "results": [asdict(r) for r in results],
         "ratios": ratios(results),
         "accuracy": accuracy(mixed, bf16, corpus, pad_id),
-        "long_context": long_context(args, model, gemma, pad_id),
+        "long_context": long_context(bench, model, gemma, pad_id),
         "skipped": skipped,
     }
-    write_report(report, Path(args.output))
+    write_report(report, Path(bench.output))
     return 0
 
 

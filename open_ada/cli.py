@@ -1,13 +1,16 @@
 """The `open-ada` command line: one entry point, one subcommand per job.
 
-Each subcommand lives in its own module with `add_arguments(parser)` and `main(args)`; modules are imported
-only when their subcommand runs, so `open-ada encode` does not pay for the training stack.
+Each subcommand lives in its own module with a config dataclass (the one copy of its defaults), `add_arguments(p)`
+that builds its flags from that dataclass, and `main(args)` that turns the parsed flags into it at once. Modules
+are imported only when their subcommand runs, so `open-ada encode` does not pay for the training stack.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import os
 import sys
 
 SUBCOMMANDS = {
@@ -21,6 +24,21 @@ SUBCOMMANDS = {
 }
 # The commands that run the model for inference: they keep freed memory for reuse (open_ada/allocator.py).
 INFERENCE_COMMANDS = ("encode", "evaluate", "bench", "serve")
+# The commands that load models and data from disk and never download: set before huggingface_hub is imported.
+OFFLINE_COMMANDS = ("encode", "evaluate", "train", "serve", "loadtest")
+
+
+class FromArgs:
+    """Mixin for a command's config dataclass: `from_args` builds it from the parsed flags of the same names."""
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace):
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def command_line() -> str:
+    """The command this process runs, as a person would type it (`open-ada bench --smoke`), for reports."""
+    return " ".join(["open-ada", *sys.argv[1:]])
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -51,15 +69,16 @@ def extra(command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
+    if command in OFFLINE_COMMANDS:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser(command).parse_args(argv)
     if getattr(args, "missing", None):
         print(args.missing, file=sys.stderr)
         return 2
-    args.argv = argv
     if args.command in INFERENCE_COMMANDS:
         from open_ada.allocator import keep_freed_memory
 
-        args.allocator = keep_freed_memory()
+        keep_freed_memory()
     return importlib.import_module(SUBCOMMANDS[args.command][0]).main(args) or 0
 
 

@@ -10,14 +10,13 @@ import functools
 import glob
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("OPEN_ADA_DATA", REPO_ROOT.parent / "shared" / "data"))
+from open_ada.paths import DATA_DIR
+
 # Default cap on the texts taken from each source of a distillation pool.
 MAX_PER_SOURCE = 120_000
 

@@ -9,33 +9,57 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from modeling_ada import ENCODE_BATCH_SIZE
-from open_ada import add_model_arguments, load_model, model_path
+from open_ada.cli import FromArgs
+from open_ada.model import DEFAULT_DTYPE, DEFAULT_MODEL, add_model_arguments, load_model
+
+
+@dataclass
+class EncodeConfig(FromArgs):
+    """What `open-ada encode` embeds, with which model, and where the embeddings go."""
+
+    texts: list[str] = field(default_factory=list)  # '-' reads one text per line from stdin
+    file: str | None = None  # one text per line
+    model: str = str(DEFAULT_MODEL)
+    dtype: str = DEFAULT_DTYPE
+    dimensions: int | None = None
+    max_length: int | None = None  # default: the model's context
+    no_truncate: bool = False
+    batch_size: int = ENCODE_BATCH_SIZE
+    output: str | None = None  # .npy or .jsonl
+    show: int = 6  # values of each embedding to print
 
 
 def add_arguments(p) -> None:
+    """Flags of `open-ada encode`; their defaults are `EncodeConfig`'s."""
+    d = EncodeConfig
     p.add_argument("texts", nargs="*", help="texts to embed; '-' reads one text per line from stdin")
-    p.add_argument("--file", help="read one text per line from this file")
-    add_model_arguments(p)
-    p.add_argument("--dimensions", type=int, help="keep the first N dimensions (Matryoshka) and renormalise")
-    p.add_argument("--max-length", type=int, help="most tokens per text (default: the model's context)")
+    p.add_argument("--file", default=d.file, help="read one text per line from this file")
+    add_model_arguments(p, d)
+    p.add_argument(
+        "--dimensions", type=int, default=d.dimensions, help="keep the first N dimensions (Matryoshka) and renormalise"
+    )
+    p.add_argument(
+        "--max-length", type=int, default=d.max_length, help="most tokens per text (default: the model's context)"
+    )
     p.add_argument("--no-truncate", action="store_true", help="error on texts over max length instead of truncating")
-    p.add_argument("--batch-size", type=int, default=ENCODE_BATCH_SIZE)
-    p.add_argument("--output", help="write all embeddings to a .npy or .jsonl file")
-    p.add_argument("--show", type=int, default=6, help="values of each embedding to print (default 6)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--output", default=d.output, help="write all embeddings to a .npy or .jsonl file")
+    p.add_argument("--show", type=int, default=d.show, help=f"values of each embedding to print (default {d.show})")
 
 
-def read_texts(args) -> list[str]:
-    texts = [t for t in args.texts if t != "-"]
-    if "-" in args.texts:
+def read_texts(config: EncodeConfig) -> list[str]:
+    texts = [t for t in config.texts if t != "-"]
+    if "-" in config.texts:
         texts += [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if args.file:
+    if config.file:
         texts += [
-            line.rstrip("\n") for line in Path(args.file).read_text(encoding="utf-8").split("\n") if line.strip()
+            line.rstrip("\n") for line in Path(config.file).read_text(encoding="utf-8").split("\n") if line.strip()
         ]
     return texts
 
@@ -52,31 +76,33 @@ def format_similarities(texts: list[str], emb: np.ndarray, width: int = 40) -> s
 
 
 def main(args) -> int:
-    import os
+    return encode(EncodeConfig.from_args(args))
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    texts = read_texts(args)
+
+def encode(config: EncodeConfig) -> int:
+    """Embeds the texts, writes them if asked, prints them and their similarities; exit code 2 on bad input."""
+    texts = read_texts(config)
     if not texts:
         print("open-ada encode: no texts given (pass texts, '-' for stdin, or --file)", file=sys.stderr)
         return 2
     from loguru import logger
 
-    model = load_model(args)
+    model = load_model(config.model, config.dtype)
     try:
         emb = model.encode(
             texts,
-            batch_size=args.batch_size,
-            max_length=args.max_length,
-            dimensions=args.dimensions,
-            truncate=not args.no_truncate,
+            batch_size=config.batch_size,
+            max_length=config.max_length,
+            dimensions=config.dimensions,
+            truncate=not config.no_truncate,
             show_progress_bar=len(texts) > 1000,
         )
     except (ValueError, TypeError) as err:
         print(f"open-ada encode: {err}", file=sys.stderr)
         return 2
 
-    if args.output:
-        path = Path(args.output)
+    if config.output:
+        path = Path(config.output)
         if path.suffix == ".npy":
             np.save(path, emb)
         else:
@@ -85,12 +111,12 @@ def main(args) -> int:
                     f.write(json.dumps({"text": text, "embedding": row.tolist()}) + "\n")
         logger.info(f"wrote {len(texts)} embeddings of {emb.shape[1]} dimensions to {path}")
     for i, row in enumerate(emb[:20]):
-        values = ", ".join(f"{v:+.4f}" for v in row[: args.show])
+        values = ", ".join(f"{v:+.4f}" for v in row[: config.show])
         print(f"[{i}] [{values}, …] ({emb.shape[1]} dims)")
     if len(texts) > 20:
         print(f"… {len(texts) - 20} more")
     if 1 < len(texts) <= 20:
         print("\nCosine similarity:")
         print(format_similarities(texts, emb))
-    print(f"\nEmbedded {len(texts)} text(s) with {Path(model_path(args)).name} ({emb.shape[1]} dimensions).")
+    print(f"\nEmbedded {len(texts)} text(s) with {Path(config.model).name} ({emb.shape[1]} dimensions).")
     return 0

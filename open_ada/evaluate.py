@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from loguru import logger
 from scipy.stats import spearmanr
 from sklearn.metrics import ndcg_score
 
+from open_ada.cli import FromArgs, command_line
 from open_ada.data import (
     OOD_TASKS,
     RetrievalSet,
@@ -153,32 +155,51 @@ def markdown_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class EvaluateConfig(FromArgs):
+    """The models `open-ada evaluate` scores side by side, and what it scores."""
+
+    model: str  # a model folder or PyPI teacher name
+    teacher: list[str] = field(default_factory=list)  # more models, scored next to `model`
+    splits: list[str] = field(default_factory=lambda: ["dev", "test"])  # STS-B splits
+    dimensions: list[int] = field(default_factory=list)  # also STS-B test at these widths (Matryoshka)
+    output: str | None = None  # JSON result file; a .md table is written beside it
+
+
 def add_arguments(p) -> None:
+    """Flags of `open-ada evaluate`; their defaults are `EvaluateConfig`'s."""
+    d = EvaluateConfig(model="")  # for the defaults of the other fields
     p.add_argument("model", help="model folder or PyPI teacher name (e.g. all-MiniLM-L6-v2)")
-    p.add_argument("--teacher", action="append", default=[], help="also evaluate this model (repeatable)")
-    p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["dev", "test"], help="STS-B splits")
-    p.add_argument("--dimensions", type=int, nargs="*", default=[], help="also score STS-B test at these widths")
-    p.add_argument("--output", help="JSON result file (a .md table is written beside it)")
+    p.add_argument("--teacher", action="append", default=d.teacher, help="also evaluate this model (repeatable)")
+    p.add_argument("--splits", nargs="+", default=d.splits, choices=["dev", "test"], help="STS-B splits")
+    p.add_argument(
+        "--dimensions", type=int, nargs="*", default=d.dimensions, help="also score STS-B test at these widths"
+    )
+    p.add_argument("--output", default=d.output, help="JSON result file (a .md table is written beside it)")
 
 
 def main(args) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    run(EvaluateConfig.from_args(args))
+
+
+def run(config: EvaluateConfig) -> None:
+    """Scores every model, prints the table and writes the record (with the command and machine) if asked."""
     results = [
-        evaluate(name, splits=tuple(args.splits), dimensions=tuple(args.dimensions))
-        for name in [args.model, *args.teacher]
+        evaluate(name, splits=tuple(config.splits), dimensions=tuple(config.dimensions))
+        for name in [config.model, *config.teacher]
     ]
     record = {
-        "command": "open-ada " + " ".join(args.argv),  # argv starts with the subcommand
+        "command": command_line(),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
         "date": time.strftime("%Y-%m-%d"),
         "results": results,
     }
     table = markdown_table(results)
     print(table)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
-        Path(args.output).with_suffix(".md").write_text(
+    if config.output:
+        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.output).write_text(json.dumps(record, indent=2) + "\n")
+        Path(config.output).with_suffix(".md").write_text(
             f"Command: `{record['command']}`  \nMachine: {record['machine']}, {record['date']}\n\n{table}\n"
         )
-        logger.info(f"wrote {args.output} and {Path(args.output).with_suffix('.md')}")
+        logger.info(f"wrote {config.output} and {Path(config.output).with_suffix('.md')}")

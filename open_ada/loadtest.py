@@ -21,30 +21,58 @@ import random
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from open_ada import add_model_arguments, load_model
+from open_ada.cli import FromArgs
 from open_ada.limits import MAX_INPUTS
+from open_ada.model import DEFAULT_DTYPE, DEFAULT_MODEL, add_model_arguments, load_model
 
 MAX_CONCURRENCY = 64
 MAX_SECONDS = 300
 TOLERANCE = 1e-5  # served and offline vectors come from the same kernels; only batching order differs
 
 
+@dataclass
+class LoadtestConfig(FromArgs):
+    """The server to load, the model it serves (for the offline reference), and how much load."""
+
+    url: str = "http://127.0.0.1:8000"  # loopback only
+    model: str = str(DEFAULT_MODEL)
+    dtype: str = DEFAULT_DTYPE
+    concurrency: int = 8  # client threads, at most MAX_CONCURRENCY
+    seconds: float = 20.0  # at most MAX_SECONDS
+    inputs_per_request: int = 1  # at most MAX_INPUTS
+    texts_from: str = "stsb"  # 'stsb' (STS-B test sentences) or a file, one text a line
+    api_key: str | None = field(default_factory=lambda: os.environ.get("OPEN_ADA_API_KEY"))
+    output: str | None = None  # the report as JSON
+
+
 def add_arguments(p) -> None:
-    """Flags of `open-ada loadtest`."""
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="the server's base URL (loopback only)")
-    add_model_arguments(p, "the model the server serves, with its --dtype, for the offline reference")
-    p.add_argument("--concurrency", type=int, default=8, help=f"client threads (at most {MAX_CONCURRENCY})")
-    p.add_argument("--seconds", type=float, default=20.0, help=f"how long to send requests (at most {MAX_SECONDS})")
-    p.add_argument("--inputs-per-request", type=int, default=1, help=f"texts per request (at most {MAX_INPUTS})")
-    p.add_argument("--texts-from", default="stsb", help="'stsb' (STS-B test sentences) or a file, one text a line")
-    p.add_argument("--api-key", default=os.environ.get("OPEN_ADA_API_KEY"), help="default: $OPEN_ADA_API_KEY")
-    p.add_argument("--output", help="write the report as JSON here")
+    """Flags of `open-ada loadtest`; their defaults are `LoadtestConfig`'s."""
+    d = LoadtestConfig()
+    p.add_argument("--url", default=d.url, help="the server's base URL (loopback only)")
+    add_model_arguments(p, d, "the model the server serves, with its --dtype, for the offline reference")
+    p.add_argument(
+        "--concurrency", type=int, default=d.concurrency, help=f"client threads (at most {MAX_CONCURRENCY})"
+    )
+    p.add_argument(
+        "--seconds", type=float, default=d.seconds, help=f"how long to send requests (at most {MAX_SECONDS})"
+    )
+    p.add_argument(
+        "--inputs-per-request",
+        type=int,
+        default=d.inputs_per_request,
+        help=f"texts per request (at most {MAX_INPUTS})",
+    )
+    p.add_argument(
+        "--texts-from", default=d.texts_from, help="'stsb' (STS-B test sentences) or a file, one text a line"
+    )
+    p.add_argument("--api-key", default=d.api_key, help="default: $OPEN_ADA_API_KEY")
+    p.add_argument("--output", default=d.output, help="write the report as JSON here")
 
 
 @dataclass
@@ -233,77 +261,80 @@ def markdown_table(report: dict) -> str:
 
 
 def main(args) -> int:
+    return loadtest(LoadtestConfig.from_args(args))
+
+
+def loadtest(config: LoadtestConfig) -> int:
     """Runs the bounded load and prints its table; exit code 1 if any request failed or differed from encode."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        host, port = check_url(args.url)
-        if not 1 <= args.concurrency <= MAX_CONCURRENCY or not 0 < args.seconds <= MAX_SECONDS:
+        host, port = check_url(config.url)
+        if not 1 <= config.concurrency <= MAX_CONCURRENCY or not 0 < config.seconds <= MAX_SECONDS:
             raise ValueError(
                 f"--concurrency must be in [1, {MAX_CONCURRENCY}] and --seconds in (0, {MAX_SECONDS}], "
-                f"got {args.concurrency} and {args.seconds}"
+                f"got {config.concurrency} and {config.seconds}"
             )
-        if not 1 <= args.inputs_per_request <= MAX_INPUTS:
-            raise ValueError(f"--inputs-per-request must be in [1, {MAX_INPUTS}], got {args.inputs_per_request}")
-        texts = read_texts(args.texts_from)
+        if not 1 <= config.inputs_per_request <= MAX_INPUTS:
+            raise ValueError(f"--inputs-per-request must be in [1, {MAX_INPUTS}], got {config.inputs_per_request}")
+        texts = read_texts(config.texts_from)
         if not texts:
-            raise ValueError(f"no texts in {args.texts_from!r}")
+            raise ValueError(f"no texts in {config.texts_from!r}")
     except (ValueError, OSError) as err:
         print(f"open-ada loadtest: {err}", file=sys.stderr)
         return 2
 
     try:
-        status, models = Client(host, port, args.api_key).request("GET", "/v1/models")
+        status, models = Client(host, port, config.api_key).request("GET", "/v1/models")
     except OSError as err:
-        print(f"open-ada loadtest: no server at {args.url}: {err}", file=sys.stderr)
+        print(f"open-ada loadtest: no server at {config.url}: {err}", file=sys.stderr)
         return 2
     if status != 200:
         print(f"open-ada loadtest: GET /v1/models answered {status}: {models}", file=sys.stderr)
         return 2
     served = models["data"][0]["id"]
 
-    model = load_model(args)
+    model = load_model(config.model, config.dtype)
     texts = within_context(model, texts)
     if not texts:
-        print(f"open-ada loadtest: no text in {args.texts_from!r} fits the model's context", file=sys.stderr)
+        print(f"open-ada loadtest: no text in {config.texts_from!r} fits the model's context", file=sys.stderr)
         return 2
     reference, offline_tokens_per_s, offline_tokens_per_cpu_s = offline_throughput(model, texts)
-    print(f"offline encode: {len(texts)} texts, {offline_tokens_per_s:.0f} tokens/s; loading {args.url} ...")
+    print(f"offline encode: {len(texts)} texts, {offline_tokens_per_s:.0f} tokens/s; loading {config.url} ...")
 
-    cpu_before = server_cpu_seconds(host, port, args.api_key)
+    cpu_before = server_cpu_seconds(host, port, config.api_key)
     start = time.perf_counter()
-    deadline = start + args.seconds
-    with ThreadPoolExecutor(args.concurrency) as pool:
+    deadline = start + config.seconds
+    with ThreadPoolExecutor(config.concurrency) as pool:
         futures = [
             pool.submit(
                 client_loop,
-                Client(host, port, args.api_key),
+                Client(host, port, config.api_key),
                 served,
                 texts,
                 reference,
-                args.inputs_per_request,
+                config.inputs_per_request,
                 deadline,
                 seed,
             )
-            for seed in range(args.concurrency)
+            for seed in range(config.concurrency)
         ]
         results = [r for f in futures for r in f.result()]
     elapsed = time.perf_counter() - start
-    cpu_after = server_cpu_seconds(host, port, args.api_key)
+    cpu_after = server_cpu_seconds(host, port, config.api_key)
     server_cpu_s = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
 
     report = {
-        "url": args.url,
+        "url": config.url,
         "model": served,
-        "concurrency": args.concurrency,
+        "concurrency": config.concurrency,
         "seconds": elapsed,
-        "inputs_per_request": args.inputs_per_request,
+        "inputs_per_request": config.inputs_per_request,
         "texts": len(texts),
         **summarize(results, elapsed, offline_tokens_per_s, offline_tokens_per_cpu_s, server_cpu_s),
     }
     print(markdown_table(report))
     if report["errors"]:
         print(f"{report['errors']} of {report['requests']} requests failed; first: {report['first_error']}")
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if config.output:
+        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.output).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 1 if report["errors"] else 0

@@ -31,7 +31,7 @@ from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 from torch import nn
 from transformers import PreTrainedTokenizerFast, TrainerCallback, set_seed
 
-import open_ada  # noqa: F401  (registers AdaConfig/AdaModel with the Auto classes)
+import open_ada.model  # noqa: F401  (registers AdaConfig/AdaModel with the Auto classes)
 from configuration_ada import AdaConfig
 from modeling_ada import AdaModel
 from open_ada.data import read_stsb
@@ -364,7 +364,6 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     overrides = {"output_dir": args.output_dir, "max_steps": args.max_steps}
     config = TrainConfig.from_file(args.config, **overrides)
     train(config, resume=not args.no_resume)

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "data" / "tiktoken"))
 sys.path.insert(0, str(ROOT))
 
-import open_ada  # noqa: E402,F401  (registers the Auto classes)
+import open_ada.model  # noqa: E402,F401  (registers the Auto classes)
 from configuration_ada import AdaConfig  # noqa: E402
 from modeling_ada import AdaModel  # noqa: E402
 from tokenizer.train_tokenizer import build_tokenizer  # noqa: E402

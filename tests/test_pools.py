@@ -1,6 +1,6 @@
 """The training pools and pair sets (`open_ada.pools`) on a tiny copy of the shared data layout: every builder drops
-a listed evaluation sentence wherever it hides, passages follow the `.src` documents, and the held-out
-out-of-domain articles never reach training."""
+a listed evaluation sentence wherever it hides, and passages follow the `.src` documents. (The data readers and the
+held-out out-of-domain tasks, `open_ada.data`, are tested in test_data.py on the same layout.)"""
 
 import hashlib
 import re
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from open_ada.data import read_ood_task, training_filter
 from open_ada.pools import PAIR_SETS, POOLS, build, build_crops
 
 LISTED = "The listed evaluation sentence must never be trained on."
@@ -125,38 +124,6 @@ def test_passages_join_the_lines_of_one_article_and_start_with_its_title(data_di
     assert starts and all(re.match(r"Company number (\d+) .* Sentence 0 of article \1 ", p) for p in starts)
     forum = [fields[0] for fields, source in build("passages", data_dir) if source == "goemotions_reddit"]
     assert forum == []  # comments are unrelated lines: never joined
-
-
-def test_held_out_articles_are_the_news_task_and_never_trained_on(data_dir):
-    task = read_ood_task("news-titles", data_dir)
-    held = [i for i in range(ARTICLES) if article(i)[0] in task.queries.values()]
-    assert 0 < len(held) < ARTICLES / 3
-    for query_id, title in task.queries.items():
-        (doc_id,) = task.qrels[query_id]
-        i = int(re.search(r"number (\d+)", title).group(1))
-        assert task.corpus[doc_id].startswith(f"Sentence 0 of article {i} ")
-    training = " ".join(texts_of(build("text", data_dir)) + texts_of(build("passages", data_dir)))
-    for i in range(ARTICLES):
-        assert (f"article {i} " in training) == (i not in held), i
-    assert read_ood_task("news-titles", data_dir) == task  # deterministic
-
-
-def test_scitail_is_held_out_whole_and_squad_by_its_last_rows(data_dir):
-    scitail = read_ood_task("scitail-claims", data_dir)
-    assert list(scitail.queries.values()) == ["Plants use sunlight to make food."]
-    assert not [t for t in texts_of(build("pairs", data_dir)) if "Plants" in t]
-    squad = read_ood_task("squad-sentences", data_dir)
-    assert sorted(squad.queries.values())[0] == "question number 0 of squad?"  # fewer rows than the block: all
-    assert not [t for t in texts_of(build("qa", data_dir)) if "of squad" in t]
-
-
-def test_the_real_denylist_lists_sts_b_test_sentences_under_the_project_key():
-    """The project's key function matches the shared list: STS-B test sentences (listed there) are refused."""
-    from open_ada.data import read_stsb
-
-    sentences = [s for p in read_stsb("test")[:30] for s in (p.sentence1, p.sentence2) if len(s.split()) >= 3]
-    refused = [s for s in sentences if not training_filter().allows(s)]
-    assert len(refused) == len(sentences)
 
 
 def test_nli_triplets_pair_each_entailment_with_a_contradiction_of_the_same_premise(data_dir):

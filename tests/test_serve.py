@@ -1,6 +1,7 @@
-"""`open-ada serve` through a real uvicorn process and the official `openai` client, and `open-ada loadtest`.
+"""`open-ada serve` through a real uvicorn process and the official `openai` client.
 
-The client libraries' own conformance (LangChain, LlamaIndex, a vector store) is in test_serve_clients.py.
+The client libraries' own conformance (LangChain, LlamaIndex, a vector store) is in test_serve_clients.py, the load
+check against a running server in test_loadtest.py.
 """
 
 import asyncio
@@ -19,11 +20,9 @@ import tiktoken
 import torch
 from transformers import AutoModel
 
-from conftest import ROOT, TEXTS, Server, offline_chunk_mean, raw_request
-from open_ada import loadtest
+from conftest import TEXTS, Server, offline_chunk_mean, raw_request
 from open_ada.cli import build_parser
 from open_ada.limits import CL100K_LONGEST_TOKEN_CHARS, MAX_BODY_BYTES, MAX_INPUT_CHARS, MAX_INPUT_TOKENS
-from open_ada.loadtest import check_url
 from open_ada.serve.batcher import Job, MicroBatcher, embed_jobs
 from open_ada.serve.schema import ADA_ALIAS
 
@@ -552,12 +551,12 @@ def test_graceful_shutdown_finishes_in_flight_requests(model_folder, tmp_path, l
 
 
 class FakeModel:
-    """Stands in for `AdaModel.encode_ids`: row i is `[len(ids[i]), 1]`; records each call's input count."""
+    """Stands in for `AdaModel.embed_ids`: row i is `[len(ids[i]), 1]`; records each call's input count."""
 
     def __init__(self):
         self.calls = []
 
-    def encode_ids(self, ids, batch_size, normalize, convert_to_numpy, max_batch_tokens):
+    def embed_ids(self, ids, batch_size, max_batch_tokens):
         self.calls.append(len(ids))
         return torch.tensor([[float(len(x)), 1.0] for x in ids])
 
@@ -592,74 +591,6 @@ def test_embed_jobs_pools_the_chunks_of_each_input_by_their_tokens():
     mean = (np.array([2, 1]) / 5**0.5 + 3 * np.array([4, 1]) / 17**0.5) / 4
     np.testing.assert_allclose(plain[1], mean / np.linalg.norm(mean), atol=1e-6)
     np.testing.assert_allclose(chunked, [[1.0]], atol=1e-6)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Load check
-
-
-def run_loadtest(*args: str):
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "open_ada.cli", "loadtest", *args]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_loadtest_reports_zero_errors_against_offline_encode(server, model_folder, tmp_path):
-    texts = tmp_path / "texts.txt"
-    texts.write_text("\n".join(dict.fromkeys(TEXTS + [t[: len(t) // 2] for t in TEXTS] + [long_text()])))
-    output = tmp_path / "load.json"
-    result = run_loadtest(
-        "--url", server.url, "--model", str(model_folder), "--concurrency", "2", "--seconds", "2",
-        "--inputs-per-request", "3", "--texts-from", str(texts), "--output", str(output),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads(output.read_text())
-    assert report["errors"] == 0 and report["requests"] > 0
-    assert report["texts"] == len(set(TEXTS)) * 2  # the text over the context is left out
-    assert 0 <= report["max_abs_diff"] <= 1e-5
-    assert report["latency_p99_ms"] >= report["latency_p50_ms"] > 0
-    assert report["tokens_per_s"] > 0 and report["served_over_offline"] > 0
-    assert report["server_cpu_seconds"] > 0 and report["served_over_offline_per_cpu_s"] > 0  # from /metrics
-    assert "| clients | inputs/request | requests/s |" in result.stdout
-
-
-@pytest.mark.parametrize(
-    "url, allowed",
-    [
-        ("http://127.0.0.1:8000", True),
-        ("http://localhost:8000", True),
-        ("http://[::1]:8000", True),
-        ("http://192.0.2.1:8000", False),
-        ("http://example.com:8000", False),
-        ("https://127.0.0.1:8000", False),
-    ],
-)
-def test_loadtest_targets_loopback_only(url, allowed):
-    if allowed:
-        assert check_url(url)[1] == 8000
-    else:
-        with pytest.raises(ValueError, match="--url must"):
-            check_url(url)
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--url", "http://192.0.2.1:8000"], "this machine"),
-        (["--concurrency", "1000"], "--concurrency"),
-        (["--seconds", "3600"], "--seconds"),
-        (["--inputs-per-request", "0"], "--inputs-per-request"),
-        (["--inputs-per-request", "2049"], "[1, 2048]"),
-    ],
-)
-def test_loadtest_refuses_remote_urls_and_unbounded_load(args, message, capsys):
-    args = build_parser("loadtest").parse_args(["loadtest", *args])
-    assert loadtest.main(args) == 2  # refused before any model is loaded or request sent
-    assert message in capsys.readouterr().err
 
 
 def test_serve_flags_keep_working_and_truncate_is_long_inputs_truncate():

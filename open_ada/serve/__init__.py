@@ -5,7 +5,7 @@
 
 Clients change only their base URL: `OpenAI(base_url="http://127.0.0.1:8000/v1", api_key=...)`. Token-id arrays
 are read as OpenAI's cl100k_base ids (what LangChain sends), inputs longer than the model's context are embedded as
-the token-weighted mean of their chunks, and concurrent requests are micro-batched into one `AdaModel.encode_ids`
+the token-weighted mean of their chunks, and concurrent requests are micro-batched into one `AdaModel.embed_ids`
 call. See docs/serve.md for the endpoints, limits and flags.
 
 The package, one module per role:
@@ -21,13 +21,12 @@ The package, one module per role:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from loguru import logger
 
-from open_ada import load_model, model_path
 from open_ada.allocator import share_one_arena
+from open_ada.model import load_model
 from open_ada.serve.app import create_app
 from open_ada.serve.batcher import GRACEFUL_SHUTDOWN_S
 from open_ada.serve.config import ServeConfig, add_arguments
@@ -41,19 +40,27 @@ def served_name(model_path: str | Path) -> str:
 
 
 def main(args) -> int:
+    """`open-ada serve`: the flags as a `ServeConfig`, then `serve`."""
+    try:
+        config = ServeConfig.from_args(args)
+    except ValueError as err:
+        logger.error(f"open-ada serve: {err}")
+        return 2
+    return serve(config)
+
+
+def serve(config: ServeConfig) -> int:
     """Loads the model and serves it with uvicorn until SIGINT/SIGTERM (in-flight requests finish first)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import uvicorn
 
     try:
-        config = ServeConfig.from_args(args)
         cl100k = load_cl100k()
-    except (ValueError, RuntimeError) as err:
+    except RuntimeError as err:
         logger.error(f"open-ada serve: {err}")
         return 2
     share_one_arena()  # before the request and encode threads start: the idle trim then reaches all their memory
-    model = load_model(args)
-    name = served_name(model_path(args))
+    model = load_model(config.model, config.dtype)
+    name = served_name(config.model)
     app = create_app(model, name, config, cl100k)
     auth = "API key required" if config.api_key else "no API key"
     logger.info(
@@ -71,4 +78,4 @@ def main(args) -> int:
     return 0
 
 
-__all__ = ["ServeConfig", "add_arguments", "create_app", "main", "served_name"]
+__all__ = ["ServeConfig", "add_arguments", "create_app", "main", "serve", "served_name"]

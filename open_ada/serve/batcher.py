@@ -31,12 +31,10 @@ class Job:
 
 
 def embed_jobs(model, jobs: list[Job], batch_size: int, max_batch_tokens: int) -> list[np.ndarray]:
-    """Embeds every chunk of every job in one `encode_ids` call; per job, the `(inputs, dimensions)` unit rows:
+    """Embeds every chunk of every job in one `embed_ids` call; per job, the `(inputs, dimensions)` unit rows:
     each chunk post-processed as `encode` does, and an input of several chunks their token-weighted mean."""
     flat = [c for job in jobs for chunks in job.chunks for c in chunks]
-    raw = model.encode_ids(
-        flat, batch_size, normalize=False, convert_to_numpy=False, max_batch_tokens=max_batch_tokens
-    )
+    raw = model.embed_ids(flat, batch_size, max_batch_tokens)
     out, start = [], 0
     for job in jobs:
         rows = postprocess(raw[start : start + sum(len(chunks) for chunks in job.chunks)], job.dimensions)
@@ -61,7 +59,7 @@ class MicroBatcher:
     where requests are admitted (`max_queue`), before their bodies are read.
 
     Args:
-        model: An `AdaModel` (anything with its `encode_ids`).
+        model: An `AdaModel` (anything with its `embed_ids`).
         batch_size: Most inputs per forward pass.
         max_batch_tokens: Token budget of a micro-batch and of one forward pass.
         max_wait_ms: How long the oldest job waits for others to join it.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS
-from open_ada import add_model_arguments
+from open_ada.cli import FromArgs
 from open_ada.limits import MAX_BODY_BYTES
+from open_ada.model import DEFAULT_DTYPE, DEFAULT_MODEL, add_model_arguments
 
 API_KEY_ENV = "OPEN_ADA_API_KEY"
 LONG_INPUTS = ("chunk", "truncate", "reject")
@@ -16,10 +17,12 @@ TOKEN_IDS = ("cl100k", "native")
 
 
 @dataclass
-class ServeConfig:
-    """Where the server listens, what it accepts, how it batches and what bounds it keeps.
+class ServeConfig(FromArgs):
+    """What the server serves, where it listens, what it accepts, how it batches and what bounds it keeps.
 
     Attributes:
+        model: The model folder (or Hub repo id) to serve; its name in the API is the folder's name.
+        api_key: Required as `Authorization: Bearer KEY` on /v1 routes; None (or '') leaves them open.
         long_inputs: What happens to an input longer than the model's context (within OpenAI's 8191 tokens):
             `chunk` embeds it as the token-weighted mean of its context-sized chunks, `truncate` cuts it keeping
             its EOS, `reject` answers 400 `context_length_exceeded`.
@@ -31,6 +34,8 @@ class ServeConfig:
         body_timeout_s: Longest a client may take to send its body; a slower one is answered 408.
     """
 
+    model: str = str(DEFAULT_MODEL)
+    dtype: str = DEFAULT_DTYPE
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None
@@ -45,6 +50,7 @@ class ServeConfig:
     log_level: str = "info"
 
     def __post_init__(self):
+        self.api_key = self.api_key or None  # `--api-key ''` means no key
         if self.long_inputs not in LONG_INPUTS or self.token_ids not in TOKEN_IDS:
             raise ValueError(
                 f"long_inputs must be one of {LONG_INPUTS} and token_ids one of {TOKEN_IDS}, "
@@ -57,16 +63,10 @@ class ServeConfig:
                 f"max_wait_ms non-negative, got {', '.join(map(str, sizes))} and {self.max_wait_ms}"
             )
 
-    @classmethod
-    def from_args(cls, args) -> ServeConfig:
-        """The config that `add_arguments`' flags describe (`--api-key ''` means no key)."""
-        values = {f.name: getattr(args, f.name) for f in fields(cls)}
-        return cls(**{**values, "api_key": values["api_key"] or None})
-
 
 def add_arguments(p) -> None:
     """Flags of `open-ada serve`; their defaults are `ServeConfig`'s."""
-    add_model_arguments(p)
+    add_model_arguments(p, ServeConfig)
     p.add_argument("--host", default=ServeConfig.host, help="interface to listen on (default loopback only)")
     p.add_argument("--port", type=int, default=ServeConfig.port)
     p.add_argument(

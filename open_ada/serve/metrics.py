@@ -69,7 +69,7 @@ class Metrics:
             self.chunked_inputs,
         )
         value("open_ada_truncated_inputs_total", "counter", "Inputs cut to the context.", self.truncated_inputs)
-        value("open_ada_batches_total", "counter", "Micro-batches run (each one encode_ids call).", self.batches)
+        value("open_ada_batches_total", "counter", "Micro-batches run (each one embed_ids call).", self.batches)
         value(
             "open_ada_batch_inputs_total",
             "counter",

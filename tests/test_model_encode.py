@@ -1,11 +1,14 @@
+"""`AdaModel.encode` and the public steps it chains: `tokenize` -> `embed_ids` -> `postprocess` (`encode_ids` is the
+last two), and the helpers the server composes for long inputs (`truncate_ids`, `chunk_ids`, `mean_of_chunks`)."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from transformers import AutoModel
 
-from conftest import TEXTS
-from modeling_ada import chunk_ids, mean_of_chunks, postprocess, truncate_ids
+from conftest import TEXTS, tiny_config
+from modeling_ada import AdaModel, chunk_ids, mean_of_chunks, postprocess, truncate_ids
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +142,41 @@ def test_postprocess_cuts_then_normalises():
     np.testing.assert_allclose(postprocess(x, 2).numpy(), [[0.6, 0.8], [1.0, 0.0]], atol=1e-7)
     np.testing.assert_allclose(postprocess(x, normalize=False).numpy(), x.numpy())
     np.testing.assert_allclose(postprocess(x).numpy(), (x / x.norm(dim=-1, keepdim=True)).numpy(), atol=1e-7)
+
+
+def test_encode_ids_is_embed_ids_then_postprocess(loaded):
+    ids = loaded.tokenize(mixed_texts(12), max_length=loaded.context_length)
+    raw = loaded.embed_ids(ids, batch_size=5, max_batch_tokens=64)
+    assert raw.dtype == torch.float32 and raw.shape == (len(ids), loaded.config.hidden_size)
+    with torch.no_grad():  # raw pooled outputs, in input order, neither cut nor normalised
+        plain = torch.cat([loaded(input_ids=torch.tensor([x])).pooler_output for x in ids])
+    torch.testing.assert_close(raw, plain, atol=1e-5, rtol=0)
+    assert not torch.allclose(raw.norm(dim=-1), torch.ones(len(ids)))
+    got = loaded.encode_ids(ids, batch_size=5, dimensions=8, max_batch_tokens=64, convert_to_numpy=False)
+    torch.testing.assert_close(got, postprocess(raw, 8), atol=1e-6, rtol=0)
+
+
+# Long inputs
+
+
+def test_long_input_encode_equals_plain_forward():
+    torch.manual_seed(0)
+    model = AdaModel(tiny_config(max_position_embeddings=2048)).eval()
+    eos = model.config.eos_token_id
+    ids = [torch.randint(3, 300, (n - 1,)).tolist() + [eos] for n in (2048, 700, 700, 5)]
+    fast = model.encode_ids(ids, normalize=False, max_batch_tokens=4096, convert_to_numpy=False)
+    with torch.no_grad():
+        plain = torch.cat([model(input_ids=torch.tensor([x])).pooler_output for x in ids])
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=0)
+
+
+def test_single_long_string_is_truncated_with_a_warning(model_folder, caplog):
+    model = AdaModel.from_pretrained(model_folder).eval()
+    long_text = "The quick brown fox jumps over the lazy dog. " * 40  # far over the 64-token limit
+    caplog.set_level("WARNING")
+    one = model.encode(long_text)
+    assert one.shape == (model.config.hidden_size,)
+    assert "truncated" in caplog.text
+    np.testing.assert_allclose(one, model.encode([long_text, "short"])[0], atol=1e-6)
+    with pytest.raises(ValueError, match="longer than max_length"):
+        model.encode(long_text, truncate=False)
