@@ -50,7 +50,7 @@ def nli_graded():
     )
 
 
-def run(name: str, steps: int, out: Path) -> list[float]:
+def run(name: str, steps: int, out: Path, start_model: str) -> list[float]:
     """STS-B dev (Spearman x100) every 20 steps of arm `name`, from the shipped model (its step-0 score is shared)."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
@@ -59,7 +59,7 @@ def run(name: str, steps: int, out: Path) -> list[float]:
     from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 
     objective, lr, matryoshka, scale = ARMS[name]
-    model = SentenceTransformer(str(DEFAULT_MODEL), trust_remote_code=True, device="cpu")
+    model = SentenceTransformer(start_model, trust_remote_code=True, device="cpu")
     model[0].auto_model.float()
     dev = read_stsb("dev")
     evaluator = EmbeddingSimilarityEvaluator(
@@ -107,6 +107,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--out", default="runs/cosent-probe")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="the model every arm starts from")
+    p.add_argument("--arms", nargs="+", type=int, help="run only these arms (0-based positions in ARMS)")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
@@ -116,10 +118,13 @@ def main() -> None:
     evaluator = EmbeddingSimilarityEvaluator(
         [p.sentence1 for p in dev], [p.sentence2 for p in dev], [p.score / 5 for p in dev], name="stsb-dev"
     )
-    start = evaluator(SentenceTransformer(str(DEFAULT_MODEL), trust_remote_code=True, device="cpu"))
+    start = evaluator(SentenceTransformer(args.model, trust_remote_code=True, device="cpu"))
     start = start[evaluator.primary_metric] * 100
-    results = {name: [start, *run(name, args.steps, Path(args.out))] for name in ARMS}
-    record = {"command": f"python experiments/2026-12-02-broad-pool/cosent_probe.py --steps {args.steps}"}
+    names = [name for i, name in enumerate(ARMS) if args.arms is None or i in args.arms]
+    results = {name: [start, *run(name, args.steps, Path(args.out), args.model)] for name in names}
+    arms = f" --arms {' '.join(map(str, args.arms))}" if args.arms else ""
+    arms += f" --model {args.model}"
+    record = {"command": f"python experiments/2026-12-02-broad-pool/cosent_probe.py --steps {args.steps}{arms}"}
     record["stsb_dev_at_steps"] = list(range(0, args.steps + 1, 20))
     record["stsb_dev"] = results
     (HERE / "cosent_probe.json").write_text(json.dumps(record, indent=2) + "\n")
