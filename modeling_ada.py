@@ -406,8 +406,8 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
         rows = torch.arange(new_num_position_embeddings, device=old.device) % old.shape[0]
         self.embed_positions = nn.Embedding.from_pretrained(old[rows].clone(), freeze=False)
         self.config.max_position_embeddings = new_num_position_embeddings
-        if self._tokenizer is not None:
-            self._tokenizer.model_max_length = new_num_position_embeddings
+        if self._tokenizer is not None or self.name_or_path:  # a loaded model's tokenizer would keep the old limit
+            self.tokenizer.model_max_length = new_num_position_embeddings
 
     def forward(
         self,

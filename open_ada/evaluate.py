@@ -220,6 +220,12 @@ def evaluate(
     return result
 
 
+def model_label(name: str) -> str:
+    """A model's name in the tables: its folder's name (`runs/x/final` -> `x/final`) or the PyPI teacher name."""
+    path = Path(name)
+    return f"{path.parent.name}/{path.name}" if path.name == "final" else path.name
+
+
 def markdown_table(results: list[dict]) -> str:
     sets = sorted({s for r in results for s in r["retrieval"]})
     dims = sorted({int(d) for r in results for d in r.get("stsb_test_dimensions", {})})
@@ -229,7 +235,7 @@ def markdown_table(results: list[dict]) -> str:
     header += [f"{t} nDCG@10" for t in tasks]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
-        row = [Path(r["model"]).name, f"{r['parameters'] / 1e6:.1f}M"]
+        row = [model_label(r["model"]), f"{r['parameters'] / 1e6:.1f}M"]
         row += [f"{r['stsb'][s]:.2f}" if s in r["stsb"] else "–" for s in ("dev", "test")]
         row += [
             f"{r['stsb_test_dimensions'][str(d)]:.2f}" if str(d) in r.get("stsb_test_dimensions", {}) else "–"
@@ -251,7 +257,9 @@ def long_table(results: list[dict]) -> str:
     tables = []
     for task, metric in LONG_METRIC.items():
         rows = [
-            (Path(r["model"]).name, view, scores[task]) for r in results for view, scores in r.get("long", {}).items()
+            (model_label(r["model"]), view, scores[task])
+            for r in results
+            for view, scores in r.get("long", {}).items()
         ]
         lengths = sorted({int(n) for *_, by_length in rows for n in by_length})
         if not rows:

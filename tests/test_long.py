@@ -42,6 +42,13 @@ def test_resize_position_embeddings_tiles_the_trained_rows_and_updates_the_limit
         model(input_ids=torch.ones(1, 201, dtype=torch.long))
 
 
+def test_a_loaded_model_grown_to_8k_reads_8k_tokens(model_folder):
+    model = AdaModel.from_pretrained(model_folder)  # its tokenizer, not loaded yet, says 64
+    model.resize_position_embeddings(LONG)
+    assert model.context_length == LONG
+    assert len(model.tokenize(["word " * 5000], max_length=model.context_length)[0]) > 64
+
+
 def test_encode_equals_forward_at_8k_tokens(long_model):
     ids = torch.randint(3, 300, (1, LONG))
     ids[0, -1] = 2  # EOS
