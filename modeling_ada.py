@@ -388,6 +388,27 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding):
         self.embed_tokens = value
 
+    def get_position_embeddings(self) -> nn.Embedding:
+        return self.embed_positions
+
+    @torch.no_grad()
+    def resize_position_embeddings(self, new_num_position_embeddings: int):
+        """Grows (or cuts) the learned position table to `new_num_position_embeddings` rows and updates
+        `config.max_position_embeddings` and the tokenizer's `model_max_length` to match.
+
+        New rows repeat the trained ones in order (row `i` starts as row `i % old`), Longformer's initialisation of
+        longer learned positions: every new position starts from a vector the layers already read as a position, and
+        training on long inputs then tells them apart. (Measured against the alternatives in the model card.)
+        """
+        old = self.embed_positions.weight
+        if new_num_position_embeddings < 1:
+            raise ValueError(f"new_num_position_embeddings must be positive, got {new_num_position_embeddings}")
+        rows = torch.arange(new_num_position_embeddings, device=old.device) % old.shape[0]
+        self.embed_positions = nn.Embedding.from_pretrained(old[rows].clone(), freeze=False)
+        self.config.max_position_embeddings = new_num_position_embeddings
+        if self._tokenizer is not None or self.name_or_path:  # a loaded model's tokenizer would keep the old limit
+            self.tokenizer.model_max_length = new_num_position_embeddings
+
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,

@@ -47,8 +47,9 @@ def sts_spearman(encode, pairs: list[ScoredPair]) -> float:
     return float(spearmanr(cosine, [p.score for p in pairs]).statistic * 100)
 
 
-def retrieval_scores(encode, data: RetrievalSet) -> dict[str, float]:
-    """nDCG@10 and Recall@100 (x100) of cosine-similarity retrieval on one set."""
+def similarities(encode, data: RetrievalSet) -> tuple[np.ndarray, np.ndarray]:
+    """`(scores, gains)`, both `(queries, documents)`: cosine similarity of each query to each document and its
+    judged grade (0 where unjudged)."""
     doc_ids = list(data.corpus)
     query_ids = list(data.queries)
     docs = encode([data.corpus[d] for d in doc_ids])
@@ -62,6 +63,13 @@ def retrieval_scores(encode, data: RetrievalSet) -> dict[str, float]:
         for d, grade in data.qrels[q].items():
             if d in column:
                 gains[row, column[d]] = grade
+    return scores, gains
+
+
+def retrieval_scores(encode, data: RetrievalSet) -> dict[str, float]:
+    """nDCG@10 and Recall@100 (x100) of cosine-similarity retrieval on one set."""
+    scores, gains = similarities(encode, data)
+    query_ids = list(data.queries)
     ndcg = ndcg_score(gains, scores, k=10)
     top100 = np.argsort(-scores, axis=-1)[:, :100]
     recalls = [
@@ -87,16 +95,94 @@ def load_encoder(name: str, batch_size: int = 64):
     return encode, params
 
 
+def long_scores(encode, data: RetrievalSet) -> dict[str, float]:
+    """nDCG@10 and accuracy@1 (x100: the share of queries whose one relevant document ranks first) on a long task."""
+    scores, gains = similarities(encode, data)
+    top1 = gains[np.arange(len(scores)), scores.argmax(-1)] > 0
+    return {"ndcg@10": float(ndcg_score(gains, scores, k=10) * 100), "accuracy@1": float(top1.mean() * 100)}
+
+
+def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
+    """The views of a model scored on documents of up to `max_length` tokens, `{view: texts -> array}`, and its context
+    in tokens: for open-ada models their own `encode` (batched within its token budget), `native` if their context
+    holds `max_length` tokens, else `truncated` at it; for other models `truncated` (cut at their position limit, e.g. 512 for BERT-style teachers) and
+    `chunk-mean` (`open_ada.teacher.chunk_mean_encode`: the mean over chunks of their `max_seq_length`)."""
+    import torch
+
+    from open_ada.teacher import chunk_mean_encode, load_teacher
+
+    folder = Path(name)
+    config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
+    if config.get("model_type") == "ada":
+        from transformers import AutoModel
+
+        model = AutoModel.from_pretrained(name, trust_remote_code=True).eval()
+        if torch.cuda.is_available():
+            model.cuda()
+        context = model.context_length
+        view = "native" if context >= max_length else "truncated"
+        return {view: lambda texts: model.encode(texts, max_length=context, show_progress_bar=False)}, context
+    model = load_teacher(name)
+    chunked = {"chunk-mean": lambda texts: chunk_mean_encode(model, texts)}
+    context = model[0].auto_model.config.max_position_embeddings
+
+    def truncated(texts: list[str]) -> np.ndarray:
+        model.max_seq_length, chunk = context, model.max_seq_length
+        try:
+            return model.encode(texts, batch_size=16, convert_to_numpy=True)
+        finally:
+            model.max_seq_length = chunk
+
+    return {"truncated": truncated, **chunked}, context
+
+
+LONG_TASK_CACHE: dict[tuple[str, int, int], RetrievalSet] = {}
+
+
+def evaluate_long(name: str, lengths: tuple[int, ...], n_docs: int) -> dict:
+    """`{view: {task: {length: scores}}}` of one model on every long-document task (`open_ada.long_tasks`)."""
+    from open_ada.long_tasks import LONG_TASKS, build_long_task, shipped_token_counter
+
+    encoders, context = long_encoders(name, max(lengths))
+    count = shipped_token_counter()
+    out: dict = {}
+    for view, encode in encoders.items():
+        for task in LONG_TASKS:
+            for length in lengths:
+                key = (task, length, n_docs)
+                if key not in LONG_TASK_CACHE:  # built once per run, scored for every model and view
+                    LONG_TASK_CACHE[key] = build_long_task(task, length, n_docs, count=count)
+                data = LONG_TASK_CACHE[key]
+                start = time.time()
+                scores = long_scores(encode, data)
+                out.setdefault(view, {}).setdefault(task, {})[str(length)] = scores
+                logger.info(
+                    f"{name} ({view}, context {context}): {task} at {length} tokens: nDCG@10 {scores['ndcg@10']:.2f}, "
+                    f"accuracy@1 {scores['accuracy@1']:.1f} ({time.time() - start:.0f}s)"
+                )
+    return out
+
+
+SUITES = ("stsb", "retrieval", "ood", "long")
+
+
 def evaluate(
     name: str,
     sets: list[str] | None = None,
     splits: tuple[str, ...] = ("dev", "test"),
     dimensions: tuple[int, ...] = (),
     ood: list[str] | None = None,
+    suites: tuple[str, ...] = ("stsb", "retrieval", "ood"),
+    long_lengths: tuple[int, ...] = (),
+    long_docs: int = 32,
 ) -> dict:
-    """All scores of one model; `sets` limits retrieval sets (default: all found) and `ood` the out-of-domain tasks
-    (default: all); `dimensions` adds STS-B test scores of the first N dimensions (Matryoshka truncation; cosine
-    renormalises)."""
+    """All scores of one model on `suites` (of `SUITES`); `sets` limits retrieval sets (default: all found) and `ood`
+    the out-of-domain tasks (default: all); `dimensions` adds STS-B test scores of the first N dimensions (Matryoshka
+    truncation; cosine renormalises); `long` scores the long-document tasks at `long_lengths` with `long_docs`
+    documents each (`evaluate_long`)."""
+    unknown = set(suites) - set(SUITES)
+    if unknown:
+        raise ValueError(f"unknown suites {sorted(unknown)}; allowed: {list(SUITES)}")
     encode_full, params = load_encoder(name)
     cache: dict[tuple[str, ...], np.ndarray] = {}
 
@@ -115,21 +201,29 @@ def evaluate(
         "retrieval": {},
         "ood": {},
     }
-    for split in splits:
+    for split in splits if "stsb" in suites else ():
         result["stsb"][split] = sts_spearman(encode, read_stsb(split))
         logger.info(f"{name}: STS-B {split} {result['stsb'][split]:.2f}")
-    for dim in dimensions:
+    for dim in dimensions if "stsb" in suites else ():
         score = sts_spearman(lambda texts, d=dim: encode(texts)[:, :d], read_stsb("test"))
         result["stsb_test_dimensions"][str(dim)] = score
         logger.info(f"{name}: STS-B test, first {dim} dimensions: {score:.2f}")
-    for set_name in retrieval_set_names() if sets is None else sets:
+    for set_name in (retrieval_set_names() if sets is None else sets) if "retrieval" in suites else ():
         result["retrieval"][set_name] = retrieval_scores(encode, read_retrieval(set_name))
         logger.info(f"{name}: {set_name} {result['retrieval'][set_name]}")
-    for task in OOD_TASKS if ood is None else ood:
+    for task in (OOD_TASKS if ood is None else ood) if "ood" in suites else ():
         result["ood"][task] = retrieval_scores(encode, read_ood_task(task))
         logger.info(f"{name}: out-of-domain {task} {result['ood'][task]}")
+    if "long" in suites:
+        result["long"] = evaluate_long(name, long_lengths, long_docs)
     result["seconds"] = round(time.time() - start, 1)
     return result
+
+
+def model_label(name: str) -> str:
+    """A model's name in the tables: its folder's name (`runs/x/final` -> `x/final`) or the PyPI teacher name."""
+    path = Path(name)
+    return f"{path.parent.name}/{path.name}" if path.name == "final" else path.name
 
 
 def markdown_table(results: list[dict]) -> str:
@@ -141,7 +235,7 @@ def markdown_table(results: list[dict]) -> str:
     header += [f"{t} nDCG@10" for t in tasks]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
-        row = [Path(r["model"]).name, f"{r['parameters'] / 1e6:.1f}M"]
+        row = [model_label(r["model"]), f"{r['parameters'] / 1e6:.1f}M"]
         row += [f"{r['stsb'][s]:.2f}" if s in r["stsb"] else "–" for s in ("dev", "test")]
         row += [
             f"{r['stsb_test_dimensions'][str(d)]:.2f}" if str(d) in r.get("stsb_test_dimensions", {}) else "–"
@@ -155,6 +249,34 @@ def markdown_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+LONG_METRIC = {"needle": "accuracy@1", "passkey": "accuracy@1", "documents": "ndcg@10"}  # the headline of each task
+
+
+def long_table(results: list[dict]) -> str:
+    """One markdown table per long-document task: a row per model and view, a column per length."""
+    tables = []
+    for task, metric in LONG_METRIC.items():
+        rows = [
+            (model_label(r["model"]), view, scores[task])
+            for r in results
+            for view, scores in r.get("long", {}).items()
+        ]
+        lengths = sorted({int(n) for *_, by_length in rows for n in by_length})
+        if not rows:
+            continue
+        lines = [
+            f"{task} ({metric})",
+            "",
+            "| model | view | " + " | ".join(str(n) for n in lengths) + " |",
+            "|---|---|" + "---|" * len(lengths),
+        ]
+        for model, view, by_length in rows:
+            cells = [f"{by_length[str(n)][metric]:.1f}" if str(n) in by_length else "–" for n in lengths]
+            lines.append(f"| {model} | {view} | " + " | ".join(cells) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
 @dataclass
 class EvaluateConfig(FromArgs):
     """The models `open-ada evaluate` scores side by side, and what it scores."""
@@ -164,6 +286,11 @@ class EvaluateConfig(FromArgs):
     splits: list[str] = field(default_factory=lambda: ["dev", "test"])  # STS-B splits
     dimensions: list[int] = field(default_factory=list)  # also STS-B test at these widths (Matryoshka)
     output: str | None = None  # JSON result file; a .md table is written beside it
+    suites: list[str] = field(default_factory=lambda: ["stsb", "retrieval", "ood"])  # of SUITES; `long` is opt-in
+    long_lengths: list[int] = field(
+        default_factory=lambda: [512, 1024, 2048, 4096, 8192]
+    )  # tokens (shipped tokenizer)
+    long_docs: int = 32  # documents (and queries) per long task and length
 
 
 def add_arguments(p) -> None:
@@ -176,6 +303,16 @@ def add_arguments(p) -> None:
         "--dimensions", type=int, nargs="*", default=d.dimensions, help="also score STS-B test at these widths"
     )
     p.add_argument("--output", default=d.output, help="JSON result file (a .md table is written beside it)")
+    p.add_argument(
+        "--suites",
+        nargs="+",
+        choices=SUITES,
+        default=d.suites,
+        help="what to score: STS-B, the retrieval sets, the out-of-domain tasks, and (opt-in, slow on a CPU) the "
+        "long-document tasks: needle, passkey and document retrieval at --long-lengths",
+    )
+    p.add_argument("--long-lengths", type=int, nargs="+", default=d.long_lengths, help="long-task document lengths")
+    p.add_argument("--long-docs", type=int, default=d.long_docs, help="documents per long task and length")
 
 
 def main(args) -> None:
@@ -185,7 +322,14 @@ def main(args) -> None:
 def run(config: EvaluateConfig) -> None:
     """Scores every model, prints the table and writes the record (with the command and machine) if asked."""
     results = [
-        evaluate(name, splits=tuple(config.splits), dimensions=tuple(config.dimensions))
+        evaluate(
+            name,
+            splits=tuple(config.splits),
+            dimensions=tuple(config.dimensions),
+            suites=tuple(config.suites),
+            long_lengths=tuple(config.long_lengths),
+            long_docs=config.long_docs,
+        )
         for name in [config.model, *config.teacher]
     ]
     record = {
@@ -195,6 +339,8 @@ def run(config: EvaluateConfig) -> None:
         "results": results,
     }
     table = markdown_table(results)
+    if "long" in config.suites:
+        table += "\n\n" + long_table(results)
     print(table)
     if config.output:
         Path(config.output).parent.mkdir(parents=True, exist_ok=True)

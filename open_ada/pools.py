@@ -38,6 +38,8 @@ INDEPENDENT_LINES = {
 }
 
 
+LONG_WORDS = (500, 4000)  # a long document joins one source's lines up to a random length in this range: ~1k-8k tokens
+LONG_DOCS_PER_SOURCE = 30  # each source of long documents gives at most this many: no single corpus dominates
 QUERY_SHARE = 0.3  # the queries pool cuts one query from this share of the genre lines
 STOPWORDS = set(
     "a an the and or but if of to in on at by for with from as is are was were be been being it its this that these "
@@ -263,6 +265,72 @@ def queries_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     return _capped([r for r in rows if r[0][0]], max_per_source, seed)
 
 
+def _system_documents(max_docs: int, seed: int) -> list[tuple[list[str], str]]:
+    """(paragraphs, source) of installed Debian documentation: README-like files of `/usr/share/doc` and English
+    manual pages (`/usr/share/man/man[158]`, rendered by `man`). Empty where neither is installed."""
+    rng = random.Random(seed)
+    docs: list[tuple[list[str], str]] = []
+    readmes = sorted(
+        p for p in Path("/usr/share/doc").glob("*/*") if p.is_file() and p.name.upper().startswith("README")
+    )
+    for path in rng.sample(readmes, min(max_docs, len(readmes))):
+        raw = path.read_bytes()
+        text = gzip.decompress(raw) if path.suffix == ".gz" else raw
+        docs.append((text.decode("utf-8", "replace").split("\n\n"), "debian_doc"))
+    pages = sorted(p for section in "158" for p in Path(f"/usr/share/man/man{section}").glob("*"))
+    for path in rng.sample(pages, min(max_docs, len(pages))):
+        try:
+            text = subprocess.run(
+                ["man", "-l", "-P", "cat", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                env={"MANWIDTH": "10000", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        docs.append((re.sub("[\b].", "", text).split("\n\n"), "debian_man"))
+    return [([" ".join(p.split()) for p in paragraphs if p.strip()], source) for paragraphs, source in docs]
+
+
+def long_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """Documents of `LONG_WORDS` words (about 1k-8k tokens), for training on long inputs: consecutive news articles of
+    `text/news.txt` (a "news digest": title and body each), runs of one document's lines of the other genre files
+    (speeches, essays, fiction, letters... not `INDEPENDENT_LINES`), Debian README files and manual pages. Lines that
+    the training filter refuses are left out before joining (a held-out article never enters a digest), so the one
+    filter of `build` then passes the document; paragraphs are kept as lines."""
+    rng = random.Random(seed)
+    allowed = training_filter(data_dir).allows
+    documents: list[tuple[list[tuple[str, bool]], str]] = []  # (line, a document may start here), source
+    current: list[tuple[str, bool]] = []
+    previous = None
+    for line, source in _genre_lines(data_dir):
+        kind = source.removesuffix("_title").removesuffix("_body")
+        if source in INDEPENDENT_LINES or kind != previous:
+            documents.append((current, previous or ""))
+            current = []
+        previous = None if source in INDEPENDENT_LINES else kind
+        if previous and allowed(line):
+            current.append((line, not source.endswith("_body")))  # a digest starts at a title, not mid-article
+    documents.append((current, previous or ""))
+    for paragraphs, source in _system_documents(LONG_DOCS_PER_SOURCE, seed):
+        documents.append(([(p, True) for p in paragraphs if allowed(p)], source))
+    rows: list[Row] = []
+    for lines, source in documents:
+        words, paragraphs, target = 0, [], rng.randint(*LONG_WORDS)
+        for line, starts in lines:
+            if words >= target and starts:
+                rows.append((("\n".join(paragraphs),), source))
+                words, paragraphs, target = 0, [], rng.randint(*LONG_WORDS)
+            if paragraphs or starts:
+                paragraphs.append(line)
+                words += len(line.split())
+        if words >= LONG_WORDS[0]:
+            rows.append((("\n".join(paragraphs),), source))
+    rows = [r for r in rows if len(r[0][0].split()) <= LONG_WORDS[1] * 1.2]  # a man page or README may run over
+    return _capped(rows, min(max_per_source, LONG_DOCS_PER_SOURCE), seed)
+
+
 def crops_pool(bases: list[str], seed: int) -> list[Row]:
     """One variant of each short text of `bases` (see `build_crops`)."""
     return [((t,), "crops") for t in build_crops(bases, seed)]
@@ -323,10 +391,11 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "text": text_pool,
     "passages": passages_pool,
     "queries": queries_pool,
+    "long": long_pool,
     "qa": qa_pairs,
     "nli": nli_triplets,
 }
-POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops")  # distillation: one text a row
+POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops", "long")  # distillation: one text a row
 PAIR_SETS = ("qa", "nli")  # contrastive: (anchor, positive[, negative]) rows
 
 

@@ -45,12 +45,51 @@ def load_teacher(name: str):
     return SentenceTransformer(str(teacher_path(name)))
 
 
+@torch.inference_mode()
+def chunk_mean_encode(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """The teacher's view of texts longer than its context (its `max_seq_length`, 256 tokens for all-MiniLM-L6-v2):
+    each text's token ids cut into consecutive chunks that fit, each chunk embedded as `[CLS] chunk [SEP]`, and the
+    chunks' unit embeddings averaged weighted by their tokens, renormalised (`modeling_ada.mean_of_chunks`, OpenAI's
+    recipe for over-long inputs). A text within the context is embedded whole, as `model.encode` would.
+
+    Returns `(len(texts), dim)` float32 unit vectors."""
+    from modeling_ada import mean_of_chunks
+
+    tokenizer = model.tokenizer
+    step = model.max_seq_length - 2  # room for [CLS] and [SEP]
+    chunks, owners = [], []
+    for i, ids in enumerate(tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]):
+        for start in range(0, max(len(ids), 1), step):
+            chunks.append([*ids[start : start + step], tokenizer.sep_token_id])  # [SEP] stands for the EOS counted
+            owners.append(i)
+    emb = torch.empty(len(chunks), model.get_embedding_dimension())
+    order = sorted(range(len(chunks)), key=lambda j: -len(chunks[j]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        features = tokenizer.pad(
+            {"input_ids": [[tokenizer.cls_token_id, *chunks[j]] for j in batch]}, return_tensors="pt"
+        )
+        features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+        features = {k: v.to(model.device) for k, v in features.items()}
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16()):
+            out = model(features)["sentence_embedding"]
+        emb[batch] = torch.nn.functional.normalize(out.float(), dim=-1).cpu()
+    owners_t = torch.tensor(owners)
+    return torch.stack(
+        [
+            mean_of_chunks(emb[owners_t == i], [chunks[j] for j in (owners_t == i).nonzero().flatten()])
+            for i in range(len(texts))
+        ]
+    ).numpy()
+
+
 def cache_dir(teacher: str, pool: str) -> Path:
     return CACHE_ROOT / "teacher" / Path(teacher).name / pool
 
 
 def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], batch_size: int = 64) -> Path:
-    """Embeds `texts` with `teacher` into the cache of `pool`, resuming from the last finished chunk."""
+    """Embeds `texts` with `teacher` into the cache of `pool`, resuming from the last finished chunk. The `long` pool's
+    documents get the teacher's chunk-mean (`chunk_mean_encode`): the teacher reads 256 tokens at a time."""
     out = cache_dir(teacher, pool)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "texts.jsonl"
@@ -69,8 +108,12 @@ def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], ba
         path = out / f"emb-{i:05d}.npy"
         if path.exists():
             continue
-        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16()):
-            emb = model.encode(texts[i * CHUNK : (i + 1) * CHUNK], batch_size=batch_size, normalize_embeddings=True)
+        part = texts[i * CHUNK : (i + 1) * CHUNK]
+        if pool == "long":
+            emb = chunk_mean_encode(model, part, batch_size)
+        else:
+            with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16()):
+                emb = model.encode(part, batch_size=batch_size, normalize_embeddings=True)
         np.save(path.with_suffix(".tmp.npy"), emb.astype(np.float16))
         os.replace(path.with_suffix(".tmp.npy"), path)
         logger.info(f"teacher chunk {i + 1}/{n_chunks} done ({min((i + 1) * CHUNK, len(texts))} texts)")
@@ -111,7 +154,9 @@ def add_arguments(p) -> None:
         "of every labelled pair (questions, claims, answers, NLI, paraphrases); text: every line of the genre files "
         "(news, forum, misc, Wikipedia); passages: 50-150-word runs of one document's lines; queries: search-style "
         "spans and keyword lists cut from the genre lines; crops: one variant (a "
-        "word span, or two texts joined) of each short text of the cached sentences, pairs and text pools",
+        "word span, or two texts joined) of each short text of the cached sentences, pairs and text pools; long: "
+        "documents of 500-4,000 words (news digests, speeches, essays, fiction, Debian READMEs and manual pages), "
+        "embedded as the teacher's token-weighted mean over consecutive 256-token chunks",
     )
     p.add_argument(
         "--max-per-source",

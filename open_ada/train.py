@@ -5,6 +5,8 @@
 Two objectives, each batch drawn from one data set, data sets sampled in proportion to their sizes:
 - distillation: the student's normalised EOS embedding matches the teacher's cached embedding of the same text
   (`DistillationLoss`, Matryoshka-aware), on the text pools of `open_ada.pools.POOLS`;
+  the `long` pool's documents (1k-8k tokens) are matched to the teacher's chunk-mean and come in batches bounded in
+  tokens (`long_batch_tokens`), not in count;
 - contrastive: in-batch contrastive training on labelled (question, answer) pairs and (premise, entailed,
   contradicted) triplets (`open_ada.pools.PAIR_SETS`) with sentence-transformers' `CachedGISTEmbedLoss`, the teacher
   as guide: an in-batch negative that the teacher finds at least as similar to the anchor as its positive is not
@@ -16,6 +18,7 @@ The same command runs on one CPU or GPU, or on several processes with
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -33,7 +36,7 @@ from transformers import PreTrainedTokenizerFast, TrainerCallback, set_seed
 
 import open_ada.model  # noqa: F401  (registers AdaConfig/AdaModel with the Auto classes)
 from configuration_ada import AdaConfig
-from modeling_ada import AdaModel
+from modeling_ada import AdaModel, length_batches
 from open_ada.data import read_stsb
 from open_ada.folder import save_model_folder
 from open_ada.hardware import native_bf16
@@ -63,6 +66,8 @@ class TrainConfig:
     init_from_teacher_vocab: bool = True
     init_embedding_std: float | None = None  # rescale teacher-initialised rows to this std; None keeps the teacher's
     init_model: str | None = None  # continue from this model folder (a later stage) instead of a new model
+    # grow init_model's learned positions to this many (`AdaModel.resize_position_embeddings`); None keeps them
+    extend_positions: int | None = None
     # data
     teacher: str = "all-MiniLM-L6-v2"
     distill_pools: list[str] = field(default_factory=lambda: ["sentences", "pairs", "text", "passages", "queries"])
@@ -73,7 +78,8 @@ class TrainConfig:
     gist_mini_batch: int = (
         64  # texts per forward/backward of the cached GIST loss: batch 512 triplets ran out of 24 GB
     )
-    max_seq_length: int = 256
+    max_seq_length: int = 256  # most tokens per training text; a `long` pool document over it is dropped, not cut
+    long_batch_tokens: int = 16384  # the `long` pool's batches hold at most this many padded tokens, not batch_size
     # optimisation
     batch_size: int = 64
     learning_rate: float = 5e-4
@@ -219,14 +225,58 @@ def pair_set_dataset(name: str, repeats: int):
     return Dataset.from_dict({column: [row[i] for row in rows] for i, column in enumerate(columns)})
 
 
-def batch_sampler(dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed=0):
-    """Length-grouped batches for a distillation pool (one text column); for a pair set, batches in which no text
-    occurs twice (sentence-transformers' `NoDuplicatesBatchSampler`), so that no in-batch negative is a copy of a
-    positive."""
+class TokenBudgetBatchSampler(DefaultBatchSampler):
+    """Batches of long documents bounded in padded tokens instead of in count (`modeling_ada.length_batches`, the
+    grouping `encode` uses): one 8k-token document, or several shorter ones of similar length. The grouping is fixed;
+    each epoch shuffles the batches' order."""
+
+    def __init__(
+        self, dataset, lengths: list[int], max_batch_tokens: int, valid_label_columns=None, generator=None, seed=0
+    ):
+        super().__init__(dataset, 1, False, valid_label_columns, generator, seed)
+        self.batches = length_batches(lengths, len(lengths), max_batch_tokens)
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + getattr(self, "epoch", 0))
+        for i in rng.permutation(len(self.batches)):
+            yield self.batches[i]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def batch_sampler(
+    dataset,
+    batch_size: int,
+    drop_last: bool,
+    valid_label_columns=None,
+    generator=None,
+    seed=0,
+    tokenizer=None,
+    max_batch_tokens: int = 16384,
+):
+    """Length-grouped batches for a distillation pool (one text column); token-bounded batches for the `long` pool
+    (column `document`, lengths counted with `tokenizer`); for a pair set, batches in which no text occurs twice
+    (sentence-transformers' `NoDuplicatesBatchSampler`), so that no in-batch negative is a copy of a positive."""
     kwargs = dict(valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+    if "document" in dataset.column_names:
+        lengths = [len(ids) for ids in tokenizer(list(dataset["document"]), verbose=False)["input_ids"]]
+        return TokenBudgetBatchSampler(dataset, lengths, max_batch_tokens, **kwargs)
     if "sentence" in dataset.column_names:
         return LengthGroupedBatchSampler(dataset, batch_size, drop_last, **kwargs)
     return NoDuplicatesBatchSampler(dataset, batch_size, drop_last, **kwargs)
+
+
+def fitting_documents(texts: list[str], emb: np.ndarray, tokenizer, max_length: int) -> tuple[list[str], np.ndarray]:
+    """The documents (and their teacher embeddings) that fit in `max_length` tokens: the teacher's chunk-mean covers
+    a whole document, so a student that read a cut one would learn a wrong target. Drops the rest, with a warning."""
+    lengths = [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
+    keep = [i for i, n in enumerate(lengths) if n <= max_length]
+    if len(keep) < len(texts):
+        logger.warning(
+            f"long pool: {len(texts) - len(keep)} of {len(texts)} documents exceed {max_length} tokens: dropped"
+        )
+    return [texts[i] for i in keep], emb[keep]
 
 
 def train(config: TrainConfig, resume: bool = True) -> Path:
@@ -279,7 +329,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         lr_scheduler_type="cosine",
         bf16=config.bf16,
         use_cpu=not torch.cuda.is_available(),  # bf16 autocast on CPU needs this to be explicit
-        batch_sampler=batch_sampler,
+        batch_sampler=batch_sampler,  # the long pool's tokenizer and budget are bound below, once the student exists
         multi_dataset_batch_sampler=MultiDatasetBatchSamplers.PROPORTIONAL,
         eval_strategy="steps" if evaluator else "no",
         eval_steps=config.eval_steps or None,
@@ -305,12 +355,23 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
             save_model_folder(model, tokenizer, init_dir)
     student = SentenceTransformer(str(init_dir), trust_remote_code=True, device="cpu")
     student[0].auto_model.float()  # a shipped folder may store fp16; train in fp32
+    if config.extend_positions:
+        student[0].auto_model.resize_position_embeddings(config.extend_positions)
+        student.tokenizer.model_max_length = config.extend_positions
+        logger.info(f"learned positions grown to {config.extend_positions} (new rows repeat the trained ones)")
     student.max_seq_length = config.max_seq_length
+    args.batch_sampler = functools.partial(
+        batch_sampler, tokenizer=student.tokenizer, max_batch_tokens=config.long_batch_tokens
+    )
 
-    train_datasets = {
-        f"distill-{pool}": Dataset.from_dict({"sentence": pool_texts, "label": pool_emb.astype(np.float32)})
-        for pool, (pool_texts, pool_emb) in distill.items()
-    }
+    train_datasets = {}
+    for pool, (pool_texts, pool_emb) in distill.items():
+        column = "document" if pool == "long" else "sentence"
+        if pool == "long":
+            pool_texts, pool_emb = fitting_documents(pool_texts, pool_emb, student.tokenizer, config.max_seq_length)
+        train_datasets[f"distill-{pool}"] = Dataset.from_dict(
+            {column: pool_texts, "label": pool_emb.astype(np.float32)}
+        )
     distill_loss = DistillationLoss(student, config.matryoshka_dims, config.matryoshka_weight)
     train_losses = {name: distill_loss for name in train_datasets}
     if config.pair_sets:

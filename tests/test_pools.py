@@ -109,7 +109,7 @@ def test_the_listed_sentence_reaches_every_pool_without_the_filter(data_dir, mon
 
         shutil.copytree(data_dir, empty)
         (empty / "denylist" / "eval-texts.sha1").write_text("")
-    for name in ["pairs", "text", "passages", "qa", "nli"]:
+    for name in ["pairs", "text", "passages", "long", "qa", "nli"]:
         assert [t for t in texts_of(build(name, empty)) if LISTED.lower()[:-1] in t.lower()], name
 
 
@@ -165,3 +165,28 @@ def test_queries_are_short_spans_or_keyword_lists_of_one_line(data_dir):
         assert 2 <= len(words) <= 8, query
         # the words occur in this order in one line (a span, or content words with others left out)
         assert any(re.search(".*".join(map(re.escape, words)), line) for line in lines), query
+
+
+@pytest.fixture(autouse=True)
+def system_documents(monkeypatch):
+    """Debian's READMEs and manual pages differ between machines: the long pool gets one fixed README instead, which
+    hides the listed sentence too."""
+    paragraphs = [f"Paragraph {i} of the readme explains how option number {i} of the tool works." for i in range(60)]
+    paragraphs.insert(30, LISTED)
+    monkeypatch.setattr("open_ada.pools._system_documents", lambda max_docs, seed: [(paragraphs, "debian_doc")])
+
+
+def test_long_documents_join_whole_articles_and_fit_their_word_range(data_dir):
+    from open_ada.pools import LONG_WORDS
+
+    rows = build("long", data_dir)
+    digests = [fields[0] for fields, source in rows if source == "reuters21578"]
+    assert digests and {source for _, source in rows} == {"reuters21578", "debian_doc"}
+    for digest in digests:
+        assert LONG_WORDS[0] <= len(digest.split()) <= LONG_WORDS[1] * 1.2
+        lines = digest.split("\n")
+        assert lines[0].startswith("Company number")  # a digest starts at a title, never mid-article
+        first = int(re.search(r"number (\d+)", lines[0]).group(1))
+        assert lines[1] == f"Sentence 0 of article {first} tells what the company number {first} did in its year."
+    readme = [fields[0] for fields, source in rows if source == "debian_doc"]
+    assert len(readme) == 1 and "Paragraph 59 " in readme[0] and LISTED not in readme[0]  # the paragraph, not the doc

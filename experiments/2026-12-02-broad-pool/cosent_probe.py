@@ -124,10 +124,18 @@ def main() -> None:
     results = {name: [start, *run(name, args.steps, Path(args.out), args.model)] for name in names}
     arms = f" --arms {' '.join(map(str, args.arms))}" if args.arms else ""
     arms += f" --model {args.model}"
-    record = {"command": f"python experiments/2026-12-02-broad-pool/cosent_probe.py --steps {args.steps}{arms}"}
-    record["stsb_dev_at_steps"] = list(range(0, args.steps + 1, 20))
-    record["stsb_dev"] = results
-    (HERE / "cosent_probe.json").write_text(json.dumps(record, indent=2) + "\n")
+    command = f"python experiments/2026-12-02-broad-pool/cosent_probe.py --steps {args.steps}{arms}"
+    out = HERE / "cosent_probe.json"
+    record = json.loads(out.read_text()) if out.exists() else {}
+    if record.get("stsb_dev_at_steps") != list(range(0, args.steps + 1, 20)):
+        record = {}  # other step counts: start a new record
+    commands = record.get("commands", [record["command"]] if "command" in record else [])
+    record = {
+        "commands": [*commands, command],  # each run adds its arms to the record
+        "stsb_dev_at_steps": list(range(0, args.steps + 1, 20)),
+        "stsb_dev": {**record.get("stsb_dev", {}), **results},
+    }
+    out.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Weight interpolation between two model folders of the same architecture and tokenizer (WiSE-FT style):
-`(1 - alpha) * start + alpha * tuned`, written as a copy of the tuned folder with the mixed weights (float32).
+`(1 - alpha) * start + alpha * tuned`, written as a copy of the tuned folder with the mixed weights (float32). If the
+tuned model grew its learned positions (`extend_positions`), the rows the start model lacks are the tuned model's.
 
     python experiments/2026-12-02-broad-pool/interpolate.py runs/open-ada-small-v4 runs/open-ada-small-v5 \
         --alpha 0.5 --output runs/open-ada-small-v5-mix
@@ -26,9 +27,23 @@ def main() -> None:
         raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
     start = load_file(args.start / "model.safetensors")
     tuned = load_file(args.tuned / "model.safetensors")
-    if start.keys() != tuned.keys() or any(start[k].shape != tuned[k].shape for k in start):
+    grown = "embed_positions.weight"  # a tuned model may have more learned positions (a long-context stage)
+    if (
+        start.keys() != tuned.keys()
+        or any(start[k].shape != tuned[k].shape for k in start if k != grown)
+        or start[grown].shape[1:] != tuned[grown].shape[1:]
+        or len(start[grown]) > len(tuned[grown])
+    ):
         raise ValueError(f"{args.start} and {args.tuned} do not hold the same tensors: not the same architecture")
-    mixed = {k: ((1 - args.alpha) * start[k].float() + args.alpha * tuned[k].float()).contiguous() for k in tuned}
+    mixed = {
+        k: ((1 - args.alpha) * start[k].float() + args.alpha * tuned[k].float()).contiguous()
+        for k in tuned
+        if k != grown
+    }
+    # positions both have are mixed; the rows only the tuned model has are its own (the start has nothing there)
+    n = len(start[grown])
+    mixed[grown] = tuned[grown].float().clone()
+    mixed[grown][:n] = (1 - args.alpha) * start[grown].float() + args.alpha * tuned[grown][:n].float()
     if args.output.exists():
         shutil.rmtree(args.output)
     shutil.copytree(args.tuned, args.output)

@@ -1,0 +1,256 @@
+"""Long inputs (issue: 8,192 tokens): growing the learned positions, the teacher's chunk-mean target, the long-document
+evaluation tasks, token-bounded training batches and a seconds-long training run on long documents."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import tiny_config
+from modeling_ada import AdaModel
+
+LONG = 8192
+
+
+@pytest.fixture(scope="module")
+def long_model() -> AdaModel:
+    """A tiny model grown from 64 to 8,192 positions, its new rows made distinct (as training would)."""
+    torch.manual_seed(0)
+    model = AdaModel(tiny_config(num_hidden_layers=1)).eval()
+    model.resize_position_embeddings(LONG)
+    with torch.no_grad():
+        model.embed_positions.weight.add_(torch.randn_like(model.embed_positions.weight) * 0.02)
+    return model
+
+
+def test_resize_position_embeddings_tiles_the_trained_rows_and_updates_the_limits(tokenizer):
+    torch.manual_seed(0)
+    model = AdaModel(tiny_config()).eval()
+    model.tokenizer = tokenizer
+    old = model.embed_positions.weight.detach().clone()  # (64, hidden)
+    model.resize_position_embeddings(200)
+    new = model.embed_positions.weight
+    assert new.shape == (200, old.shape[1]) and new.requires_grad
+    assert torch.equal(new[:64], old) and torch.equal(new[64:128], old) and torch.equal(new[192:], old[:8])
+    assert model.config.max_position_embeddings == 200 and tokenizer.model_max_length == 200
+    model.tokenizer = None
+    with pytest.raises(ValueError, match="max_position_embeddings=200"):
+        model(input_ids=torch.ones(1, 201, dtype=torch.long))
+
+
+def test_a_loaded_model_grown_to_8k_reads_8k_tokens(model_folder):
+    model = AdaModel.from_pretrained(model_folder)  # its tokenizer, not loaded yet, says 64
+    model.resize_position_embeddings(LONG)
+    assert model.context_length == LONG
+    assert len(model.tokenize(["word " * 5000], max_length=model.context_length)[0]) > 64
+
+
+def test_encode_equals_forward_at_8k_tokens(long_model):
+    ids = torch.randint(3, 300, (1, LONG))
+    ids[0, -1] = 2  # EOS
+    with torch.inference_mode():
+        forward = long_model(input_ids=ids).pooler_output[0]
+    encoded = long_model.encode_ids([ids[0].tolist()], normalize=False, convert_to_numpy=False)[0]
+    torch.testing.assert_close(encoded, forward, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="exceeds max_position_embeddings=8192"):
+        long_model(input_ids=torch.ones(1, LONG + 1, dtype=torch.long))
+
+
+def test_an_8k_input_embeds_the_same_alone_and_padded_next_to_a_short_one(long_model):
+    long_ids = torch.randint(3, 300, (LONG - 1,)).tolist() + [2]
+    short_ids = [5, 6, 7, 2]
+    alone = long_model.encode_ids([long_ids], convert_to_numpy=False)
+    batched = long_model.encode_ids([short_ids, long_ids], convert_to_numpy=False, max_batch_tokens=2 * LONG)
+    torch.testing.assert_close(batched[1], alone[0], rtol=1e-4, atol=1e-5)
+    # the short one, right-padded to 8k in that batch, equals its own unpadded embedding
+    torch.testing.assert_close(
+        batched[0], long_model.encode_ids([short_ids], convert_to_numpy=False)[0], rtol=1e-4, atol=1e-5
+    )
+    # and positions past 64 matter: moving the text later changes the embedding
+    shifted = long_model.encode_ids([[4] * 1000 + long_ids[-100:]], convert_to_numpy=False)
+    assert not torch.allclose(shifted[0], long_model.encode_ids([long_ids[-100:]], convert_to_numpy=False)[0])
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    from open_ada.teacher import load_teacher
+
+    return load_teacher("all-MiniLM-L6-v2")
+
+
+def test_chunk_mean_target_is_the_token_weighted_mean_of_the_teachers_chunks(teacher):
+    """Checked against a direct Transformers forward with mean pooling (the teacher's own pooling)."""
+    from transformers import AutoModel
+
+    from open_ada.teacher import chunk_mean_encode, teacher_path
+
+    text = " ".join(f"word{i} is followed by number {i * 7}." for i in range(60))
+    ids = teacher.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert 254 < len(ids) < 2 * 254  # two chunks: 254 tokens and the rest
+    bert = AutoModel.from_pretrained(str(teacher_path("all-MiniLM-L6-v2"))).eval()
+    cls, sep = teacher.tokenizer.cls_token_id, teacher.tokenizer.sep_token_id
+    parts = [ids[:254], ids[254:]]
+    with torch.no_grad():
+        chunk_embeddings = [
+            F.normalize(bert(input_ids=torch.tensor([[cls, *p, sep]])).last_hidden_state.mean(1)[0], dim=-1)
+            for p in parts
+        ]
+    expected = F.normalize(len(parts[0]) * chunk_embeddings[0] + len(parts[1]) * chunk_embeddings[1], dim=-1)
+    short = "A short text is one chunk."
+    got = chunk_mean_encode(teacher, [text, short])
+    np.testing.assert_allclose(got[0], expected.numpy(), atol=6e-3)  # the cache runs the teacher in bf16
+    np.testing.assert_allclose(got[1], teacher.encode(short, normalize_embeddings=True), atol=6e-3)
+    assert abs(float(got[0] @ chunk_embeddings[0].numpy()) - 1) > 1e-3  # the second chunk counts
+
+
+def words(texts: list[str]) -> list[int]:
+    """A fast stand-in tokenizer for the task builders: a token per space-separated word, plus the EOS."""
+    return [len(t.split()) + 1 for t in texts]
+
+
+@pytest.mark.parametrize("task", ["needle", "passkey", "documents"])
+def test_long_tasks_are_deterministic_fit_their_length_and_use_only_held_out_text(task):
+    from open_ada.data import DATA_DIR, held_out, news_articles, read_sourced, training_filter
+    from open_ada.long_tasks import build_long_task
+
+    first = build_long_task(task, 400, n_docs=6, count=words)
+    assert first == build_long_task(task, 400, n_docs=6, count=words)
+    assert first != build_long_task(task, 400, n_docs=6, count=words, seed=1)
+    docs, queries = list(first.corpus.values()), list(first.queries.values())
+    assert len(docs) == len(queries) == len(set(docs)) == 6
+    lengths = words(docs)
+    assert max(lengths) <= 400 and (task == "documents" or min(lengths) >= 390)
+    allows = training_filter().allows
+    held_bodies = [" ".join(body) for title, body in news_articles() if held_out(title)]
+    for line in [line for d in docs for line in d.split("\n")]:
+        # a held-out article body, a held-out SQuAD answer, the synthetic passkey, or a haystack's last body, cut
+        cut = any(body.startswith(line) for body in held_bodies)
+        assert not allows(line) or line.startswith("The pass key of ") or cut, line
+    for i, query in enumerate(queries):
+        doc = first.corpus[f"d{i}"]
+        assert first.qrels[f"q{i}"] == {f"d{i}": 1}
+        if task == "passkey":
+            person = query.removeprefix("What is the pass key of ").removesuffix("?")
+            assert f"The pass key of {person} is " in doc and sum(person in d for d in docs) == 1
+        elif task == "documents":
+            bodies = {title: " ".join(body) for title, body in news_articles()}
+            assert bodies[query] in doc.split("\n")
+    if task == "needle":  # each document holds its question's answer sentence, at different depths
+        answers = {fields[1]: fields[0] for fields, _ in read_sourced(DATA_DIR / "qa" / "qa.tsv")}
+        needles = [[(j, line) for j, line in enumerate(d.split("\n")) if line in answers] for d in docs]
+        assert all(len(found) == 1 for found in needles)
+        assert [answers[found[0][1]] for found in needles] == queries
+        assert len({found[0][0] for found in needles}) > 1
+
+
+def test_long_scores_rank_by_cosine():
+    from open_ada.data import RetrievalSet
+    from open_ada.evaluate import long_scores
+
+    data = RetrievalSet("toy", {"d0": "a", "d1": "b"}, {"q0": "qa", "q1": "qb"}, {"q0": {"d0": 1}, "q1": {"d1": 1}})
+    vectors = {"a": [1, 0], "b": [0, 1], "qa": [0.9, 0.1], "qb": [0.8, 0.2]}  # qb is wrong: it is nearer to a
+    scores = long_scores(lambda texts: np.array([vectors[t] for t in texts], dtype=np.float32), data)
+    assert scores["accuracy@1"] == 50.0
+    assert scores["ndcg@10"] == pytest.approx(100 * (1 + 1 / np.log2(3)) / 2)
+
+
+def test_token_budget_batches_hold_every_document_once_within_the_budget():
+    from datasets import Dataset
+
+    from open_ada.train import TokenBudgetBatchSampler
+
+    lengths = [8000, 7000, 300, 4000, 4000, 2000, 9, 12000]
+    dataset = Dataset.from_dict({"document": ["x"] * len(lengths), "label": [[0.0]] * len(lengths)})
+    sampler = TokenBudgetBatchSampler(dataset, lengths, max_batch_tokens=16384, valid_label_columns=["label"])
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths))) and len(batches) == len(sampler)
+    for batch in batches:  # padded to its longest document
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 16384
+
+
+def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, monkeypatch):
+    import open_ada.teacher as teacher_module
+    from open_ada.train import TrainConfig, train
+
+    monkeypatch.setattr(teacher_module, "CACHE_ROOT", tmp_path / "cache")
+    rng = np.random.default_rng(0)
+    vocabulary = "river mountain contract engine melody protein harbour ledger orbit violin tariff glacier".split()
+    documents = [" ".join(rng.choice(vocabulary, size=int(rng.integers(100, 250)))) + "." for _ in range(12)]
+    sentences = [" ".join(rng.choice(vocabulary, size=6)) for _ in range(32)]
+    teacher_module.embed_pool("all-MiniLM-L6-v2", "long", documents, ["test"] * len(documents))
+    teacher_module.embed_pool("all-MiniLM-L6-v2", "sentences", sentences, ["test"] * len(sentences))
+    config = TrainConfig(
+        output_dir=str(tmp_path / "run"),
+        model=dict(  # the teacher's width (the distillation target), one small layer, 64 positions to grow
+            hidden_size=384,
+            num_hidden_layers=1,
+            num_attention_heads=6,
+            num_key_value_heads=1,
+            intermediate_size=64,
+            vocab_size=300,
+            max_position_embeddings=64,
+        ),
+        init_from_teacher_vocab=False,
+        extend_positions=2048,
+        distill_pools=["sentences", "long"],
+        pair_sets=[],
+        max_seq_length=2048,
+        long_batch_tokens=2048,
+        batch_size=16,
+        learning_rate=2e-3,
+        warmup_steps=0,
+        max_steps=12,
+        logging_steps=3,
+        eval_steps=0,
+        save_steps=100,
+    )
+    final = train(config, resume=False)
+    saved = json.loads((final / "config.json").read_text())
+    assert saved["max_position_embeddings"] == 2048
+    assert json.loads((final / "tokenizer_config.json").read_text())["model_max_length"] == 2048
+    losses = [e["loss"] for e in json.loads((tmp_path / "run" / "log_history.json").read_text()) if "loss" in e]
+    assert losses[-1] < losses[0]
+    model = AdaModel.from_pretrained(final)
+    assert model.embed_positions.weight.shape[0] == 2048
+    assert len(model.tokenize([documents[0]], None)[0]) > 64
+    embedding = model.encode(documents[0], truncate=False)  # a document past the original 64 positions, whole
+    assert embedding.shape == (384,) and np.isfinite(embedding).all()
+
+
+def test_the_server_embeds_an_input_of_thousands_of_tokens_whole_with_a_long_model(long_model, tokenizer):
+    import copy
+
+    import tiktoken
+
+    from open_ada.serve.inputs import InputTokenizer
+
+    text = "The quick brown fox jumps over the lazy dog near the river bank. " * 120
+    short_context = AdaModel(tiny_config(num_hidden_layers=1))
+    short_context.tokenizer = tokenizer  # 64 tokens
+    long_model.tokenizer = copy.deepcopy(tokenizer)
+    long_model.tokenizer.model_max_length = LONG
+    cl100k = tiktoken.get_encoding("cl100k_base")
+    assert len(cl100k.encode(text)) <= 8191  # within OpenAI's limit
+    native = InputTokenizer(long_model, cl100k)(text)
+    ids = long_model.tokenize([text], max_length=None)[0]
+    assert 1000 < len(ids) <= LONG
+    assert native.chunks == [[ids]] and native.chunked == native.truncated == 0 and native.tokens == len(ids)
+    chunked = InputTokenizer(short_context, cl100k)(text)
+    assert chunked.chunked == 1 and len(chunked.chunks[0]) == -(-(len(ids) - 1) // 63)
+
+
+def test_evaluate_long_scores_each_view_of_each_model_at_each_length(model_folder):
+    from open_ada.evaluate import evaluate_long, long_table
+
+    tiny = evaluate_long(str(model_folder), (64, 128), n_docs=4)  # a 64-token model: cut documents
+    assert list(tiny) == ["truncated"] and set(tiny["truncated"]) == {"needle", "passkey", "documents"}
+    assert all(set(by_length) == {"64", "128"} for by_length in tiny["truncated"].values())
+    teacher = evaluate_long("all-MiniLM-L6-v2", (128,), n_docs=4)
+    assert set(teacher) == {"truncated", "chunk-mean"}
+    assert teacher["truncated"] == teacher["chunk-mean"]  # 128 tokens are one chunk: both views read it whole
+    table = long_table([{"model": "tiny", "long": tiny}, {"model": "teacher", "long": teacher}])
+    assert "| tiny | truncated | " in table and "| teacher | chunk-mean | " in table and "needle (accuracy@1)" in table
