@@ -127,11 +127,11 @@ def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
     context = model[0].auto_model.config.max_position_embeddings
 
     def truncated(texts: list[str]) -> np.ndarray:
-        model.max_seq_length, chunk = context, model.max_seq_length
+        model.max_seq_length, chunk_length = context, model.max_seq_length  # the chunk-mean view keeps its own
         try:
             return model.encode(texts, batch_size=16, convert_to_numpy=True)
         finally:
-            model.max_seq_length = chunk
+            model.max_seq_length = chunk_length
 
     return {"truncated": truncated, **chunked}, context
 

@@ -36,7 +36,7 @@ from transformers import PreTrainedTokenizerFast, TrainerCallback, set_seed
 
 import open_ada.model  # noqa: F401  (registers AdaConfig/AdaModel with the Auto classes)
 from configuration_ada import AdaConfig
-from modeling_ada import AdaModel, length_batches
+from modeling_ada import ENCODE_BATCH_TOKENS, AdaModel, length_batches
 from open_ada.data import read_stsb
 from open_ada.folder import save_model_folder
 from open_ada.hardware import native_bf16
@@ -79,7 +79,7 @@ class TrainConfig:
         64  # texts per forward/backward of the cached GIST loss: batch 512 triplets ran out of 24 GB
     )
     max_seq_length: int = 256  # most tokens per training text; a `long` pool document over it is dropped, not cut
-    long_batch_tokens: int = 16384  # the `long` pool's batches hold at most this many padded tokens, not batch_size
+    long_batch_tokens: int = ENCODE_BATCH_TOKENS  # the `long` pool's batches: at most this many padded tokens
     # optimisation
     batch_size: int = 64
     learning_rate: float = 5e-4
@@ -253,7 +253,7 @@ def batch_sampler(
     generator=None,
     seed=0,
     tokenizer=None,
-    max_batch_tokens: int = 16384,
+    max_batch_tokens: int = ENCODE_BATCH_TOKENS,
 ):
     """Length-grouped batches for a distillation pool (one text column); token-bounded batches for the `long` pool
     (column `document`, lengths counted with `tokenizer`); for a pair set, batches in which no text occurs twice
