@@ -141,6 +141,17 @@ def news_articles(data_dir: Path = DATA_DIR) -> list[tuple[str, list[str]]]:
     return articles
 
 
+def held_out_articles(data_dir: Path = DATA_DIR) -> list[tuple[str, list[str]]]:
+    """(title, body paragraphs) of the held-out news articles with a body of at least 20 words, in file order."""
+    return [(t, body) for t, body in news_articles(data_dir) if held_out(t) and len(" ".join(body).split()) >= 20]
+
+
+def held_out_squad_rows(data_dir: Path = DATA_DIR) -> list[list[str]]:
+    """(question, answer sentence) rows of the held-out SQuAD articles: the last `SQUAD_HELD_OUT_ROWS` of nqg test."""
+    rows = [fields for fields, source in read_sourced(data_dir / "qa" / "qa.tsv") if source.endswith("(nqg_test)")]
+    return rows[-SQUAD_HELD_OUT_ROWS:]
+
+
 def _task(name: str, queries: list[str], relevant: list[set[str]], docs: list[str]) -> RetrievalSet:
     """A RetrievalSet from query texts, each query's relevant document texts, and the whole corpus."""
     doc_ids = {text: f"d{i}" for i, text in enumerate(dict.fromkeys(docs))}
@@ -153,14 +164,13 @@ def _task(name: str, queries: list[str], relevant: list[set[str]], docs: list[st
 
 
 def _news_titles(data_dir: Path) -> RetrievalSet:
-    held = [(t, body) for t, body in news_articles(data_dir) if held_out(t) and len(" ".join(body).split()) >= 20]
+    held = held_out_articles(data_dir)
     bodies = [" ".join(" ".join(body).split()[:NEWS_BODY_WORDS]) for _, body in held]
     return _task("news-titles", [t for t, _ in held], [{b} for b in bodies], bodies)
 
 
 def _squad_sentences(data_dir: Path) -> RetrievalSet:
-    rows = [fields for fields, source in read_sourced(data_dir / "qa" / "qa.tsv") if source.endswith("(nqg_test)")]
-    rows = rows[-SQUAD_HELD_OUT_ROWS:]
+    rows = held_out_squad_rows(data_dir)
     return _task("squad-sentences", [q for q, _ in rows], [{a} for _, a in rows], [a for _, a in rows])
 
 

@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from open_ada.data import DATA_DIR, SQUAD_HELD_OUT_ROWS, RetrievalSet, held_out, news_articles, read_sourced
+from open_ada.data import DATA_DIR, RetrievalSet, held_out_articles, held_out_squad_rows
 from open_ada.paths import DEFAULT_MODEL
 
 LONG_TASKS = ("needle", "passkey", "documents")
@@ -40,11 +40,6 @@ def shipped_token_counter(model_dir: str | Path = DEFAULT_MODEL) -> Callable[[li
 
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(model_dir))
     return lambda texts: [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
-
-
-def _held_out_articles(data_dir: Path) -> list[tuple[str, list[str]]]:
-    """(title, body paragraphs) of the held-out news articles with a body, in file order."""
-    return [(t, body) for t, body in news_articles(data_dir) if held_out(t) and len(" ".join(body).split()) >= 20]
 
 
 def _cut(text: str, budget: int, count: Callable[[list[str]], list[int]]) -> str:
@@ -99,7 +94,7 @@ def build_long_task(
         raise ValueError(f"length must be at least 64 tokens, got {length}")
     count = count or shipped_token_counter()
     rng = random.Random(f"{name}-{length}-{seed}")
-    articles = _held_out_articles(data_dir)
+    articles = held_out_articles(data_dir)
     queries, docs = [], []
     if name == "documents":
         start = 0
@@ -124,8 +119,7 @@ def build_long_task(
     else:
         paragraphs = [" ".join(body) for _, body in articles]
         if name == "needle":
-            rows = [f for f, s in read_sourced(data_dir / "qa" / "qa.tsv") if s.endswith("(nqg_test)")]
-            rows = rows[-SQUAD_HELD_OUT_ROWS:]
+            rows = held_out_squad_rows(data_dir)
             by_answer = dict((a, q) for q, a in rows)  # one question per answer sentence
             needles = [(q, a) for a, q in rng.sample(sorted(by_answer.items()), n_docs)]
         else:
