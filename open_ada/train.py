@@ -63,6 +63,9 @@ class TrainConfig:
             "vocab_size": 16384,
         }
     )
+    # lower-case every input (`tokenizer.train_tokenizer.uncased_normalizer`), as the uncased teacher reads text; with
+    # init_model, its tokenizer gains the normaliser (the BPE is kept; lower-cased words' pieces are then trained)
+    uncased: bool = False
     init_from_teacher_vocab: bool = True
     init_embedding_std: float | None = None  # rescale teacher-initialised rows to this std; None keeps the teacher's
     init_model: str | None = None  # continue from this model folder (a later stage) instead of a new model
@@ -179,7 +182,9 @@ def build_tokenizer_and_model(config: TrainConfig, texts: list[str]) -> tuple[Pr
     from tokenizer.train_tokenizer import build_tokenizer
 
     model_config = AdaConfig(**config.model)
-    tokenizer = build_tokenizer(texts, model_config.vocab_size, model_max_length=model_config.max_position_embeddings)
+    tokenizer = build_tokenizer(
+        texts, model_config.vocab_size, model_max_length=model_config.max_position_embeddings, uncased=config.uncased
+    )
     model_config.vocab_size = len(tokenizer)
     model_config.pad_token_id, model_config.bos_token_id = tokenizer.pad_token_id, tokenizer.bos_token_id
     model_config.eos_token_id = tokenizer.eos_token_id
@@ -359,6 +364,11 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         student[0].auto_model.resize_position_embeddings(config.extend_positions)
         student.tokenizer.model_max_length = config.extend_positions
         logger.info(f"learned positions grown to {config.extend_positions} (new rows repeat the trained ones)")
+    if config.uncased:
+        from tokenizer.train_tokenizer import make_uncased
+
+        if make_uncased(student.tokenizer):
+            logger.info("the tokenizer now lower-cases every input, as the uncased teacher reads it")
     student.max_seq_length = config.max_seq_length
     args.batch_sampler = functools.partial(
         batch_sampler, tokenizer=student.tokenizer, max_batch_tokens=config.long_batch_tokens

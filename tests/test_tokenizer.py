@@ -1,6 +1,7 @@
 import json
 import random
 
+import pytest
 from transformers import AutoTokenizer
 
 from tokenizer.train_tokenizer import main as train_tokenizer_main
@@ -53,3 +54,36 @@ def test_command_trains_and_saves_a_loadable_tokenizer(tmp_path):
     assert loaded.model_max_length == 32
     assert loaded("topic")["input_ids"][-1] == loaded.eos_token_id
     assert len(loaded) <= 400
+
+
+def test_uncased_tokenizer_reads_every_case_alike():
+    from conftest import TEXTS
+    from tokenizer.train_tokenizer import build_tokenizer
+
+    uncased = build_tokenizer(TEXTS, vocab_size=300, model_max_length=64, uncased=True)
+    ids = [
+        uncased(text)["input_ids"] for text in ("A MAN PLAYS A GUITAR", "A man plays a guitar", "a man plays a guitar")
+    ]
+    assert ids[0] == ids[1] == ids[2]
+    assert uncased.decode(ids[0], skip_special_tokens=True) == "a man plays a guitar"
+
+
+def test_make_uncased_lower_cases_a_trained_tokenizer_once(tokenizer, tmp_path):
+    import copy
+
+    from tokenizers import normalizers
+
+    from tokenizer.train_tokenizer import make_uncased, save_tokenizer
+
+    cased = copy.deepcopy(tokenizer)
+    assert cased("PARIS")["input_ids"] != cased("paris")["input_ids"]
+    assert make_uncased(cased) is True
+    assert make_uncased(cased) is False  # already uncased: nothing to do
+    assert cased("PARIS")["input_ids"] == cased("Paris")["input_ids"] == tokenizer("paris")["input_ids"]
+    save_tokenizer(cased, tmp_path / "tok")  # the normaliser travels in tokenizer.json
+    assert AutoTokenizer.from_pretrained(tmp_path / "tok")("PARIS")["input_ids"] == tokenizer("paris")["input_ids"]
+
+    other = copy.deepcopy(tokenizer)
+    other.backend_tokenizer.normalizer = normalizers.NFKC()
+    with pytest.raises(ValueError, match="already has a normaliser"):
+        make_uncased(other)

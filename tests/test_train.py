@@ -66,6 +66,23 @@ def test_tiny_training_lowers_loss_and_saves_a_loadable_folder(teacher_cache, tm
     assert any((tmp_path / "run" / "checkpoints").glob("checkpoint-30"))
 
 
+def test_uncased_stage_lower_cases_the_tokenizer_it_continues_from(teacher_cache, tmp_path):
+    """`uncased` on a later stage puts a Lowercase normaliser in front of init_model's BPE: the saved model then reads
+    every case alike; the folder it started from is left as it was."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from open_ada.train import TrainConfig, train
+
+    cased = train(TrainConfig(**TINY, output_dir=str(tmp_path / "cased"), max_steps=2), resume=False)
+    stage = {**TINY, "uncased": True, "init_model": str(cased)}
+    uncased = train(TrainConfig(**stage, output_dir=str(tmp_path / "uncased"), max_steps=2), resume=False)
+    before, after = AutoTokenizer.from_pretrained(cased), AutoTokenizer.from_pretrained(uncased)
+    assert before("A MAN SINGS")["input_ids"] != before("a man sings")["input_ids"]
+    assert after("A MAN SINGS")["input_ids"] == after("A man sings")["input_ids"] == before("a man sings")["input_ids"]
+    model = AutoModel.from_pretrained(uncased, trust_remote_code=True)
+    np.testing.assert_array_equal(model.encode(["A MAN SINGS"]), model.encode(["a man sings"]))
+
+
 def test_training_resumes_from_its_last_checkpoint(teacher_cache, tmp_path):
     """A run cut off after checkpoint-10 goes on from there and ends where the unbroken run ended."""
     import shutil

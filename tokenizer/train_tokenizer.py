@@ -10,17 +10,39 @@ to every sequence; Transformers truncation keeps room for it, so truncated texts
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"  # ids 0, 1, 2: AdaConfig's default pad/bos/eos_token_id
 
 
+def uncased_normalizer() -> normalizers.Normalizer:
+    """Lower case, as the uncased teacher's WordPiece reads text: a distilled student has no use for case (its target
+    ignores it), and a cased BPE splits all-capitals words (`AIRBUS` -> `AI RB US`) and lower-cased names apart.
+    Accents are kept (the byte-level BPE covers them)."""
+    return normalizers.Lowercase()
+
+
+def make_uncased(tokenizer: PreTrainedTokenizerFast) -> bool:
+    """Puts `uncased_normalizer` in front of a trained tokenizer's BPE (vocabulary and merges unchanged); returns
+    whether it changed anything. Raises ValueError if the tokenizer already has another normaliser."""
+    backend = tokenizer.backend_tokenizer
+    current = json.loads(backend.to_str())["normalizer"]
+    wanted = json.loads(uncased_normalizer().__getstate__())
+    if current == wanted:
+        return False
+    if current is not None:
+        raise ValueError(f"the tokenizer already has a normaliser ({current}); uncased needs none or {wanted}")
+    backend.normalizer = uncased_normalizer()
+    return True
+
+
 def build_tokenizer(
-    texts: Iterable[str], vocab_size: int = 16384, model_max_length: int = 512
+    texts: Iterable[str], vocab_size: int = 16384, model_max_length: int = 512, uncased: bool = False
 ) -> PreTrainedTokenizerFast:
     """Trains a byte-level BPE on `texts` and wraps it as a fast tokenizer that appends EOS.
 
@@ -28,8 +50,11 @@ def build_tokenizer(
         texts: Training text, any iterable of strings.
         vocab_size: Vocabulary size including the 256 byte tokens and the three special tokens.
         model_max_length: Longest input in tokens (EOS included); set it to the trained context.
+        uncased: lower-case every input first (`uncased_normalizer`), also before the BPE is learned.
     """
     tok = Tokenizer(models.BPE())
+    if uncased:
+        tok.normalizer = uncased_normalizer()
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
@@ -66,8 +91,6 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, output: str | Path) -> No
     """Saves `tokenizer.json` + `tokenizer_config.json` readable by Transformers 4 and 5."""
     tokenizer.save_pretrained(output)
     config_path = Path(output) / "tokenizer_config.json"
-    import json
-
     config = json.loads(config_path.read_text())
     config["tokenizer_class"] = "PreTrainedTokenizerFast"  # Transformers 5 writes "TokenizersBackend", unknown to 4.x
     config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
@@ -85,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", required=True, help="folder to write tokenizer.json and tokenizer_config.json")
     parser.add_argument("--vocab-size", type=int, default=16384)
     parser.add_argument("--model-max-length", type=int, default=512, help="the trained context, EOS included")
+    parser.add_argument("--uncased", action="store_true", help="lower-case every input (as an uncased teacher)")
     args = parser.parse_args(argv)
-    tokenizer = build_tokenizer(read_lines(args.files), args.vocab_size, args.model_max_length)
+    tokenizer = build_tokenizer(read_lines(args.files), args.vocab_size, args.model_max_length, args.uncased)
     save_tokenizer(tokenizer, args.output)
     print(f"saved a {len(tokenizer)}-token byte-level BPE tokenizer to {args.output}")
 
