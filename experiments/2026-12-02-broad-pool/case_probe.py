@@ -15,8 +15,10 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, normalizers
 
+from tokenizer.train_tokenizer import uncased_normalizer
+
 NORMALIZERS = {
-    "lowercase": lambda: normalizers.Lowercase(),
+    "lowercase": uncased_normalizer,  # what open-ada-small v6 ships
     "bert": lambda: normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()]),
 }
 
