@@ -218,13 +218,13 @@ def read_ood_task(name: str, data_dir: Path = DATA_DIR) -> RetrievalSet:
 # ---------------------------------------------------------------------------------------------------------------
 # The one gate of the training material.
 
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")  # sentence ends, and clauses after a semicolon
 
 
 class TrainingFilter:
     """Decides which training texts may be used: a text is refused when its denylist key, or the key of any of its
-    sentences, is listed. `keep` drops every row (a text, a pair or a triplet, with its source tag) that has a refused
-    field."""
+    sentences (or of a clause after a semicolon), is listed. `keep` drops every row (a text, a pair or a triplet, with
+    its source tag) that has a refused field."""
 
     def __init__(self, keys: set[str] | frozenset[str]):
         self.keys = frozenset(keys)

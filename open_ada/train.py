@@ -37,7 +37,7 @@ from transformers import PreTrainedTokenizerFast, TrainerCallback, set_seed
 import open_ada.model  # noqa: F401  (registers AdaConfig/AdaModel with the Auto classes)
 from configuration_ada import AdaConfig
 from modeling_ada import ENCODE_BATCH_TOKENS, AdaModel, length_batches
-from open_ada.data import read_stsb
+from open_ada.data import read_stsb, training_filter
 from open_ada.folder import save_model_folder
 from open_ada.hardware import native_bf16
 from open_ada.pools import build
@@ -284,6 +284,21 @@ def fitting_documents(texts: list[str], emb: np.ndarray, tokenizer, max_length: 
     return [texts[i] for i in keep], emb[keep]
 
 
+def allowed_cache(teacher: str, pool: str, limit: int | None = None) -> tuple[list[str], np.ndarray]:
+    """The cached teacher embeddings of `pool` (`open_ada.teacher.load_cache`) that the training filter allows now: it
+    runs again at load time, since a cache may predate a longer denylist or a stricter filter."""
+    texts, emb = load_cache(teacher, pool, limit)
+    if not texts:
+        raise ValueError(
+            f"no cached {teacher} embeddings of pool {pool!r}: run `open-ada embed-teacher --pool {pool}`"
+        )
+    allowed = training_filter().allows
+    keep = [i for i, text in enumerate(texts) if allowed(text)]
+    if len(keep) < len(texts):
+        logger.warning(f"pool {pool!r}: {len(texts) - len(keep)} cached texts refused by the training filter: dropped")
+    return [texts[i] for i in keep], emb[keep]
+
+
 def train(config: TrainConfig, resume: bool = True) -> Path:
     """Runs training and writes the final model folder to `<output_dir>/final`; returns that path."""
     from datasets import Dataset
@@ -308,11 +323,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     distill = {}  # pool -> (texts, teacher embeddings); each pool is its own dataset, so lengths stay grouped
     for pool in config.distill_pools:
-        pool_texts, pool_emb = load_cache(config.teacher, pool, config.max_distill_texts)
-        if not pool_texts:
-            raise ValueError(
-                f"no cached {config.teacher} embeddings of pool {pool!r}: run `open-ada embed-teacher --pool {pool}`"
-            )
+        pool_texts, pool_emb = allowed_cache(config.teacher, pool, config.max_distill_texts)
         distill[pool] = (pool_texts, pool_emb)
         logger.info(f"distillation pool {pool!r}: {len(pool_texts)} texts with {config.teacher} embeddings")
     texts = [t for pool_texts, _ in distill.values() for t in pool_texts]

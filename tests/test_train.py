@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 import open_ada.teacher as teacher
 from conftest import ROOT
-from open_ada.data import ScoredPair, read_stsb
+from open_ada.data import ScoredPair, read_stsb, training_filter
 
 TINY = {
     "model": {
@@ -37,14 +37,27 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def teacher_cache(tmp_path_factory):
-    """Teacher embeddings of 256 STS-B train sentences in a temporary cache (CI has no cache)."""
+    """Teacher embeddings of 256 STS-B train sentences that are not evaluation texts (most are: training drops them at
+    load time), in a temporary cache (CI has no cache)."""
     root = tmp_path_factory.mktemp("cache")
     old = teacher.CACHE_ROOT
     teacher.CACHE_ROOT = root
-    texts = sorted({s for p in read_stsb("train")[:200] for s in (p.sentence1, p.sentence2)})[:256]
+    allowed = training_filter().allows
+    texts = sorted({s for p in read_stsb("train") for s in (p.sentence1, p.sentence2) if allowed(s)})[:256]
     teacher.embed_pool("all-MiniLM-L6-v2", "sentences", texts, ["stsb"] * len(texts))
     yield root
     teacher.CACHE_ROOT = old
+
+
+def test_training_drops_cached_texts_that_the_filter_refuses(teacher_cache):
+    """A cache written before the denylist listed a text (here an STS-B test sentence) does not train on it."""
+    from open_ada.train import allowed_cache
+
+    listed = read_stsb("test")[0].sentence1
+    assert not training_filter().allows(listed)
+    teacher.embed_pool("all-MiniLM-L6-v2", "pairs", [listed, "A clean sentence about trains."], ["a", "b"])
+    texts, emb = allowed_cache("all-MiniLM-L6-v2", "pairs")
+    assert texts == ["A clean sentence about trains."] and emb.shape == (1, 384)
 
 
 def losses(log_history):
