@@ -58,7 +58,10 @@ def _keep(text: str) -> bool:
 # Sources
 
 
-def _wordnet_sentences(root: Path = Path("/usr/share/wordnet")) -> list[str]:
+WORDNET_DIR = Path("/usr/share/wordnet")  # Debian's wordnet-base
+
+
+def _wordnet_sentences(root: Path = WORDNET_DIR) -> list[str]:
     out = []
     for pos in ("noun", "verb", "adj", "adv"):
         path = root / f"data.{pos}"
@@ -179,7 +182,7 @@ def sentences_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     texts = {
         "pairs": [t for (a, b), s in _labelled_pairs(data_dir) if s == "stsb/sick/msrp/trecqa" for t in (a, b)],
         "wiki": (data_dir / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines(),
-        "wordnet": _wordnet_sentences(),
+        "wordnet": _wordnet_sentences(WORDNET_DIR),
         "gcide": _gcide_sentences(),
         "fortunes": _fortune_sentences(),
         "debian": [s for description in _debian_descriptions() for s in description],
@@ -385,6 +388,27 @@ def nli_triplets(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     return _capped(rows, max_per_source, seed)
 
 
+def definition_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """(name, definition) of every WordNet noun synset: a name (its first lemma, "Wilfrid Laurier") and the gloss
+    without its example sentences ("Canadian statesman who was the first French Canadian to be prime minister of
+    Canada"), the shape of an entity query and its encyclopedia abstract. Instances (people, places, events) and
+    common nouns are separate sources. `data_dir` is unused: WordNet is a Debian package (`WORDNET_DIR`)."""
+    path = WORDNET_DIR / "data.noun"
+    if not path.exists():
+        raise ValueError(f"pair set 'definitions' needs WordNet at {path}: apt-get install wordnet-base")
+    rows: list[Row] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("  ") or "| " not in line:
+            continue  # licence header
+        fields, gloss = line.split("| ", 1)
+        name = fields.split()[4].replace("_", " ")
+        definition = "; ".join(p.strip() for p in gloss.split(";") if p.strip() and not p.strip().startswith('"'))
+        source = "wordnet_instance" if " @i " in fields else "wordnet_noun"
+        if len(definition.split()) >= 3:
+            rows.append(((name, definition), source))
+    return _capped(rows, max_per_source, seed)
+
+
 BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "sentences": sentences_pool,
     "pairs": pairs_pool,
@@ -394,9 +418,10 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "long": long_pool,
     "qa": qa_pairs,
     "nli": nli_triplets,
+    "definitions": definition_pairs,
 }
 POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops", "long")  # distillation: one text a row
-PAIR_SETS = ("qa", "nli")  # contrastive: (anchor, positive[, negative]) rows
+PAIR_SETS = ("qa", "nli", "definitions")  # contrastive: (anchor, positive[, negative]) rows
 
 
 def build(

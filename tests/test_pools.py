@@ -12,6 +12,15 @@ from open_ada.pools import PAIR_SETS, POOLS, build, build_crops
 
 LISTED = "The listed evaluation sentence must never be trained on."
 ARTICLES = 40  # one in ten is held out by a hash of its title, so a few are
+# Lines of WordNet's data.noun (Debian's wordnet-base): licence header, an instance and a common noun
+WORDNET_NOUNS = [
+    "  1 This software and database is being provided to you, the LICENSEE, by",
+    "00000001 18 n 02 Wilfrid_Laurier 0 Laurier 0 001 @i 00000002 n 0000 | Canadian statesman who was the first "
+    "French Canadian to be prime minister of Canada (1841-1919)",
+    '00000002 18 n 01 statesman 0 000 | a man who is a respected leader in national or international affairs; "he '
+    'was a statesman of the old school"',
+    "00000003 18 n 01 sir 0 000 | a title",
+]
 
 
 def denylist_key(text: str) -> str:
@@ -86,6 +95,13 @@ def data_dir(tmp_path_factory) -> Path:
     (root / "pairs" / "wiki-sentences-12k.txt").write_text(f"A wiki sentence about rivers and lakes.\n{inside}\n")
     (root / "denylist").mkdir()
     (root / "denylist" / "eval-texts.sha1").write_text(denylist_key(LISTED) + "\n")
+    (root / "wordnet").mkdir()
+    nouns = [
+        *WORDNET_NOUNS,
+        f"00000004 04 n 01 listed_thing 0 000 | {LISTED}",
+        f"00000005 04 n 01 other_thing 0 000 | a thing that hides it; {LISTED}",
+    ]
+    (root / "wordnet" / "data.noun").write_text("".join(f"{line}  \n" for line in nouns))
     return root
 
 
@@ -109,7 +125,7 @@ def test_the_listed_sentence_reaches_every_pool_without_the_filter(data_dir, mon
 
         shutil.copytree(data_dir, empty)
         (empty / "denylist" / "eval-texts.sha1").write_text("")
-    for name in ["pairs", "text", "passages", "long", "qa", "nli"]:
+    for name in ["pairs", "text", "passages", "long", "qa", "nli", "definitions"]:
         assert [t for t in texts_of(build(name, empty)) if LISTED.lower()[:-1] in t.lower()], name
 
 
@@ -165,6 +181,29 @@ def test_queries_are_short_spans_or_keyword_lists_of_one_line(data_dir):
         assert 2 <= len(words) <= 8, query
         # the words occur in this order in one line (a span, or content words with others left out)
         assert any(re.search(".*".join(map(re.escape, words)), line) for line in lines), query
+
+
+@pytest.fixture(autouse=True)
+def wordnet(data_dir, monkeypatch):
+    """WordNet from the tiny data folder, not the machine's (CI has none)."""
+    monkeypatch.setattr("open_ada.pools.WORDNET_DIR", data_dir / "wordnet")
+
+
+def test_definitions_pair_a_name_with_its_gloss_without_examples(data_dir):
+    rows = {fields: source for fields, source in build("definitions", data_dir)}
+    assert rows == {
+        (
+            "Wilfrid Laurier",
+            "Canadian statesman who was the first French Canadian to be prime minister of Canada (1841-1919)",
+        ): "wordnet_instance",
+        ("statesman", "a man who is a respected leader in national or international affairs"): "wordnet_noun",
+    }  # "sir": a gloss under 3 words says too little; "listed thing", "other thing": their glosses hold a listed text
+
+
+def test_definitions_without_wordnet_say_what_to_install(data_dir, monkeypatch):
+    monkeypatch.setattr("open_ada.pools.WORDNET_DIR", data_dir / "no-wordnet")
+    with pytest.raises(ValueError, match="apt-get install wordnet-base"):
+        build("definitions", data_dir)
 
 
 @pytest.fixture(autouse=True)
