@@ -15,7 +15,17 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from open_ada.data import DATA_DIR, read_msrp, read_sick, read_sourced, read_stsb, read_trecqa, training_filter
+from open_ada.data import (
+    DATA_DIR,
+    held_out,
+    news_articles,
+    read_msrp,
+    read_sick,
+    read_sourced,
+    read_stsb,
+    read_trecqa,
+    training_filter,
+)
 
 Row = tuple[tuple[str, ...], str]  # the texts of one example (one text, a pair or a triplet) and its source tag
 
@@ -409,6 +419,29 @@ def definition_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row
     return _capped(rows, max_per_source, seed)
 
 
+def digest_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """(title, digest): consecutive news articles of `text/news.txt` joined into a digest of their bodies, one a
+    paragraph, of `LONG_WORDS` words (about 1k-8k tokens), with the title of one of them drawn at random, wherever it
+    sits: contrastive training for (title -> long document) retrieval, the shape of the `documents` long-document
+    task (built from the held-out articles, which never enter a digest here). An article with a line the training
+    filter refuses is left out before joining."""
+    rng = random.Random(seed)
+    allowed = training_filter(data_dir).allows
+    rows: list[Row] = []
+    titles: list[str] = []
+    bodies: list[str] = []
+    target = rng.randint(*LONG_WORDS)
+    for title, body in news_articles(data_dir):
+        if held_out(title) or len(" ".join(body).split()) < 20 or not all(map(allowed, [title, *body])):
+            continue
+        titles.append(title)
+        bodies.append(" ".join(body))
+        if sum(len(b.split()) for b in bodies) >= target:
+            rows.append(((rng.choice(titles), "\n".join(bodies)), "news_digest"))
+            titles, bodies, target = [], [], rng.randint(*LONG_WORDS)
+    return _capped(rows, max_per_source, seed)
+
+
 BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "sentences": sentences_pool,
     "pairs": pairs_pool,
@@ -419,9 +452,11 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "qa": qa_pairs,
     "nli": nli_triplets,
     "definitions": definition_pairs,
+    "digests": digest_pairs,
 }
 POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops", "long")  # distillation: one text a row
-PAIR_SETS = ("qa", "nli", "definitions")  # contrastive: (anchor, positive[, negative]) rows
+PAIR_SETS = ("qa", "nli", "definitions", "digests")  # contrastive: (anchor, positive[, negative]) rows
+LONG_PAIR_SETS = ("digests",)  # pair sets whose positives are long documents (1k-8k tokens)
 
 
 def build(

@@ -10,7 +10,9 @@ Two objectives, each batch drawn from one data set, data sets sampled in proport
 - contrastive: in-batch contrastive training on labelled (question, answer) pairs and (premise, entailed,
   contradicted) triplets (`open_ada.pools.PAIR_SETS`) with sentence-transformers' `CachedGISTEmbedLoss`, the teacher
   as guide: an in-batch negative that the teacher finds at least as similar to the anchor as its positive is not
-  used as a negative (it is likely a second right answer).
+  used as a negative (it is likely a second right answer); (name, definition) pairs of WordNet nouns the same way;
+  (title, news digest) pairs of 1k-8k-token documents (`LONG_PAIR_SETS`) with plain in-batch negatives
+  (`MultipleNegativesRankingLoss`), in token-bounded batches like the `long` pool.
 
 The same command runs on one CPU or GPU, or on several processes with
 `torchrun --nproc_per_node N -m open_ada.cli train ...` (DDP through the Hugging Face Trainer).
@@ -40,7 +42,7 @@ from modeling_ada import ENCODE_BATCH_TOKENS, AdaModel, length_batches
 from open_ada.data import read_stsb, training_filter
 from open_ada.folder import save_model_folder
 from open_ada.hardware import native_bf16
-from open_ada.pools import build
+from open_ada.pools import LONG_PAIR_SETS, build
 from open_ada.teacher import load_cache, load_teacher
 
 
@@ -221,12 +223,18 @@ def init_embeddings_from_teacher(
     return done
 
 
-def pair_set_dataset(name: str, repeats: int):
-    """Pair set `name` (`open_ada.pools.PAIR_SETS`) as a dataset of anchor / positive [/ negative] columns, repeated."""
+def pair_set_dataset(name: str, repeats: int, tokenizer, max_length: int):
+    """Pair set `name` (`open_ada.pools.PAIR_SETS`) as a dataset of anchor / positive [/ negative] columns, repeated.
+    A long pair set's (`LONG_PAIR_SETS`) positives are a `document` column (token-bounded batches), only the rows whose
+    document fits `max_length` tokens."""
     from datasets import Dataset
 
-    rows = [fields for fields, _ in build(name)] * repeats
+    rows = [fields for fields, _ in build(name)]
     columns = ("anchor", "positive", "negative")[: len(rows[0])]
+    if name in LONG_PAIR_SETS:
+        columns = ("anchor", "document")
+        rows = [rows[i] for i in fitting([document for _, document in rows], tokenizer, max_length, name)]
+    rows *= repeats
     return Dataset.from_dict({column: [row[i] for row in rows] for i, column in enumerate(columns)})
 
 
@@ -261,7 +269,8 @@ def batch_sampler(
     max_batch_tokens: int = ENCODE_BATCH_TOKENS,
 ):
     """Length-grouped batches for a distillation pool (one text column); token-bounded batches for the `long` pool
-    (column `document`, lengths counted with `tokenizer`); for a pair set, batches in which no text occurs twice
+    and long pair sets (column `document`, lengths counted with `tokenizer`); for a pair set, batches in which no text
+    occurs twice
     (sentence-transformers' `NoDuplicatesBatchSampler`), so that no in-batch negative is a copy of a positive."""
     kwargs = dict(valid_label_columns=valid_label_columns, generator=generator, seed=seed)
     if "document" in dataset.column_names:
@@ -272,16 +281,21 @@ def batch_sampler(
     return NoDuplicatesBatchSampler(dataset, batch_size, drop_last, **kwargs)
 
 
-def fitting_documents(texts: list[str], emb: np.ndarray, tokenizer, max_length: int) -> tuple[list[str], np.ndarray]:
-    """The documents (and their teacher embeddings) that fit in `max_length` tokens: the teacher's chunk-mean covers
-    a whole document, so a student that read a cut one would learn a wrong target. Drops the rest, with a warning."""
-    lengths = [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
+def fitting(documents: list[str], tokenizer, max_length: int, name: str) -> list[int]:
+    """Indices of the documents that fit in `max_length` tokens; the rest are dropped, with a warning (a target or a
+    positive covers a whole document: a student that read a cut one would learn a wrong match)."""
+    lengths = [len(ids) for ids in tokenizer(documents, verbose=False)["input_ids"]]
     keep = [i for i, n in enumerate(lengths) if n <= max_length]
-    if len(keep) < len(texts):
-        logger.warning(
-            f"long pool: {len(texts) - len(keep)} of {len(texts)} documents exceed {max_length} tokens: dropped"
+    if not keep:
+        raise ValueError(
+            f"{name}: none of {len(documents)} documents fits max_seq_length={max_length} tokens: raise max_seq_length "
+            "(and extend_positions), or leave it out"
         )
-    return [texts[i] for i in keep], emb[keep]
+    if len(keep) < len(documents):
+        logger.warning(
+            f"{name}: {len(documents) - len(keep)} of {len(documents)} documents exceed {max_length} tokens"
+        )
+    return keep
 
 
 def allowed_cache(teacher: str, pool: str, limit: int | None = None) -> tuple[list[str], np.ndarray]:
@@ -304,7 +318,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
-    from sentence_transformers.sentence_transformer.losses import CachedGISTEmbedLoss
+    from sentence_transformers.sentence_transformer.losses import CachedGISTEmbedLoss, MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.training_args import (
         MultiDatasetBatchSamplers,
         SentenceTransformerTrainingArguments,
@@ -389,7 +403,8 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     for pool, (pool_texts, pool_emb) in distill.items():
         column = "document" if pool == "long" else "sentence"
         if pool == "long":
-            pool_texts, pool_emb = fitting_documents(pool_texts, pool_emb, student.tokenizer, config.max_seq_length)
+            keep = fitting(pool_texts, student.tokenizer, config.max_seq_length, "long pool")
+            pool_texts, pool_emb = [pool_texts[i] for i in keep], pool_emb[keep]
         train_datasets[f"distill-{pool}"] = Dataset.from_dict(
             {column: pool_texts, "label": pool_emb.astype(np.float32)}
         )
@@ -398,17 +413,24 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     if config.pair_sets:
         # The guide runs inside the trainer's autocast, like the student: it only ranks in-batch candidates.
         # GradCache: the whole batch's in-batch negatives, in memory for `gist_mini_batch` texts at a time.
-        gist_loss = CachedGISTEmbedLoss(
+        guided = [name for name in config.pair_sets if name not in LONG_PAIR_SETS]
+        gist_loss = guided and CachedGISTEmbedLoss(
             student,
             load_teacher(config.teacher),
             temperature=config.gist_temperature,
             mini_batch_size=config.gist_mini_batch,
         )
+        # The teacher reads 256 tokens of a long document: as a guide it would misjudge long positives, so long pair
+        # sets train with plain in-batch negatives (few documents share a topic).
+        long_loss = MultipleNegativesRankingLoss(student, scale=1 / config.gist_temperature)
         for name in config.pair_sets:
-            train_datasets[name] = pair_set_dataset(name, config.pair_repeats)
-            train_losses[name] = gist_loss
+            train_datasets[name] = pair_set_dataset(
+                name, config.pair_repeats, student.tokenizer, config.max_seq_length
+            )
+            train_losses[name] = long_loss if name in LONG_PAIR_SETS else gist_loss
             logger.info(
-                f"pair set {name!r}: {len(train_datasets[name])} rows (x{config.pair_repeats}) with CachedGISTEmbedLoss"
+                f"pair set {name!r}: {len(train_datasets[name])} rows (x{config.pair_repeats}) with "
+                f"{type(train_losses[name]).__name__}"
             )
     trainer = SentenceTransformerTrainer(
         model=student,

@@ -172,6 +172,21 @@ def test_token_budget_batches_hold_every_document_once_within_the_budget():
         assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 16384
 
 
+def test_a_long_pair_set_keeps_the_documents_that_fit_in_token_bounded_batches(tokenizer, monkeypatch):
+    from open_ada.train import TokenBudgetBatchSampler, batch_sampler, pair_set_dataset
+
+    rows = [((f"title {i}", "word " * n), "news_digest") for i, n in enumerate([5, 20, 10, 1000, 15])]
+    monkeypatch.setattr("open_ada.train.build", lambda name: rows)
+    dataset = pair_set_dataset("digests", 2, tokenizer, max_length=200)
+    assert dataset.column_names == ["anchor", "document"]
+    assert list(dataset["anchor"]) == ["title 0", "title 1", "title 2", "title 4"] * 2  # 1,000 words: over 200 tokens
+    sampler = batch_sampler(dataset, 16, False, tokenizer=tokenizer, max_batch_tokens=256)
+    assert isinstance(sampler, TokenBudgetBatchSampler)
+    assert sorted(i for batch in sampler for i in batch) == list(range(8))
+    with pytest.raises(ValueError, match="digests: none of 5 documents fits max_seq_length=8"):
+        pair_set_dataset("digests", 1, tokenizer, max_length=8)
+
+
 def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, monkeypatch):
     import open_ada.teacher as teacher_module
     from open_ada.train import TrainConfig, train
@@ -219,6 +234,34 @@ def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, m
     assert len(model.tokenize([documents[0]], None)[0]) > 64
     embedding = model.encode(documents[0], truncate=False)  # a document past the original 64 positions, whole
     assert embedding.shape == (384,) and np.isfinite(embedding).all()
+
+
+def test_seconds_long_training_on_title_document_pairs_lowers_their_loss(model_folder, tmp_path, monkeypatch):
+    """A long pair set alone (in-batch negatives, token-bounded batches, no teacher), continuing a saved model."""
+    from open_ada.train import TrainConfig, train
+
+    words = "river mountain contract engine melody protein harbour ledger orbit violin tariff glacier".split()
+    rng = np.random.default_rng(0)
+    digests = [((f"{w} news", " ".join(rng.choice([w, *words], size=60))), "news_digest") for w in words]
+    monkeypatch.setattr("open_ada.train.build", lambda name: digests)
+    config = TrainConfig(
+        output_dir=str(tmp_path / "run"),
+        init_model=str(model_folder),
+        extend_positions=1024,
+        distill_pools=[],
+        pair_sets=["digests"],
+        max_seq_length=1024,
+        long_batch_tokens=4096,
+        learning_rate=2e-3,
+        warmup_steps=0,
+        max_steps=15,
+        logging_steps=5,
+        eval_steps=0,
+        save_steps=100,
+    )
+    train(config, resume=False)
+    losses = [e["loss"] for e in json.loads((tmp_path / "run" / "log_history.json").read_text()) if "loss" in e]
+    assert len(losses) == 3 and losses[-1] < losses[0], losses
 
 
 def test_the_server_embeds_an_input_of_thousands_of_tokens_whole_with_a_long_model(long_model, tokenizer):

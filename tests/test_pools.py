@@ -125,7 +125,7 @@ def test_the_listed_sentence_reaches_every_pool_without_the_filter(data_dir, mon
 
         shutil.copytree(data_dir, empty)
         (empty / "denylist" / "eval-texts.sha1").write_text("")
-    for name in ["pairs", "text", "passages", "long", "qa", "nli", "definitions"]:
+    for name in ["pairs", "text", "passages", "long", "qa", "nli", "definitions", "digests"]:
         assert [t for t in texts_of(build(name, empty)) if LISTED.lower()[:-1] in t.lower()], name
 
 
@@ -181,6 +181,23 @@ def test_queries_are_short_spans_or_keyword_lists_of_one_line(data_dir):
         assert 2 <= len(words) <= 8, query
         # the words occur in this order in one line (a span, or content words with others left out)
         assert any(re.search(".*".join(map(re.escape, words)), line) for line in lines), query
+
+
+def test_digests_join_whole_training_articles_and_ask_for_one_of_their_titles(data_dir):
+    from open_ada.data import held_out
+    from open_ada.pools import LONG_WORDS
+
+    training = [i for i in range(ARTICLES) if not held_out(article(i)[0]) and i != 3]  # 3 hides the listed sentence
+    rows = build("digests", data_dir)
+    assert rows
+    for (title, digest), source in rows:
+        numbers = [int(n) for n in re.findall(r"of article (\d+) ", digest)]
+        articles = sorted(set(numbers))
+        start = training.index(articles[0])
+        assert articles == training[start : start + len(articles)]  # consecutive training articles, in order
+        assert numbers == sorted(numbers) and all(numbers.count(i) == 12 for i in articles)  # each whole, once
+        assert title in {article(i)[0] for i in articles} and "Company number" not in digest  # bodies only
+        assert len(digest.split()) >= LONG_WORDS[0] and source == "news_digest"
 
 
 @pytest.fixture(autouse=True)
