@@ -71,7 +71,7 @@ def _keep(text: str) -> bool:
 WORDNET_DIR = Path("/usr/share/wordnet")  # Debian's wordnet-base
 
 
-def _wordnet_sentences(root: Path = WORDNET_DIR) -> list[str]:
+def _wordnet_sentences(root: Path) -> list[str]:
     out = []
     for pos in ("noun", "verb", "adj", "adv"):
         path = root / f"data.{pos}"
@@ -428,17 +428,17 @@ def digest_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     rng = random.Random(seed)
     allowed = training_filter(data_dir).allows
     rows: list[Row] = []
-    titles: list[str] = []
-    bodies: list[str] = []
-    target = rng.randint(*LONG_WORDS)
+    titles, bodies, words, target = [], [], 0, rng.randint(*LONG_WORDS)
     for title, body in news_articles(data_dir):
-        if held_out(title) or len(" ".join(body).split()) < 20 or not all(map(allowed, [title, *body])):
+        n = len(" ".join(body).split())
+        if held_out(title) or n < 20 or not all(map(allowed, [title, *body])):
             continue
         titles.append(title)
         bodies.append(" ".join(body))
-        if sum(len(b.split()) for b in bodies) >= target:
+        words += n
+        if words >= target:
             rows.append(((rng.choice(titles), "\n".join(bodies)), "news_digest"))
-            titles, bodies, target = [], [], rng.randint(*LONG_WORDS)
+            titles, bodies, words, target = [], [], 0, rng.randint(*LONG_WORDS)
     return _capped(rows, max_per_source, seed)
 
 

@@ -270,8 +270,8 @@ def batch_sampler(
 ):
     """Length-grouped batches for a distillation pool (one text column); token-bounded batches for the `long` pool
     and long pair sets (column `document`, lengths counted with `tokenizer`); for a pair set, batches in which no text
-    occurs twice
-    (sentence-transformers' `NoDuplicatesBatchSampler`), so that no in-batch negative is a copy of a positive."""
+    occurs twice (sentence-transformers' `NoDuplicatesBatchSampler`), so that no in-batch negative is a copy of a
+    positive."""
     kwargs = dict(valid_label_columns=valid_label_columns, generator=generator, seed=seed)
     if "document" in dataset.column_names:
         lengths = [len(ids) for ids in tokenizer(list(dataset["document"]), verbose=False)["input_ids"]]
