@@ -414,11 +414,15 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         # The guide runs inside the trainer's autocast, like the student: it only ranks in-batch candidates.
         # GradCache: the whole batch's in-batch negatives, in memory for `gist_mini_batch` texts at a time.
         guided = [name for name in config.pair_sets if name not in LONG_PAIR_SETS]
-        gist_loss = guided and CachedGISTEmbedLoss(
-            student,
-            load_teacher(config.teacher),
-            temperature=config.gist_temperature,
-            mini_batch_size=config.gist_mini_batch,
+        gist_loss = (
+            CachedGISTEmbedLoss(
+                student,
+                load_teacher(config.teacher),
+                temperature=config.gist_temperature,
+                mini_batch_size=config.gist_mini_batch,
+            )
+            if guided
+            else None
         )
         # The teacher reads 256 tokens of a long document: as a guide it would misjudge long positives, so long pair
         # sets train with plain in-batch negatives (few documents share a topic).
