@@ -187,6 +187,11 @@ def test_a_long_pair_set_keeps_the_documents_that_fit_in_token_bounded_batches(t
         pair_set_dataset("digests", 1, tokenizer, max_length=8)
 
 
+def logged_losses(run_dir) -> list[float]:
+    """The training losses a run logged (`log_history.json`), in order."""
+    return [e["loss"] for e in json.loads((run_dir / "log_history.json").read_text()) if "loss" in e]
+
+
 def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, monkeypatch):
     import open_ada.teacher as teacher_module
     from open_ada.train import TrainConfig, train
@@ -227,7 +232,7 @@ def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, m
     saved = json.loads((final / "config.json").read_text())
     assert saved["max_position_embeddings"] == 2048
     assert json.loads((final / "tokenizer_config.json").read_text())["model_max_length"] == 2048
-    losses = [e["loss"] for e in json.loads((tmp_path / "run" / "log_history.json").read_text()) if "loss" in e]
+    losses = logged_losses(tmp_path / "run")
     assert losses[-1] < losses[0]
     model = AdaModel.from_pretrained(final)
     assert model.embed_positions.weight.shape[0] == 2048
@@ -260,7 +265,7 @@ def test_seconds_long_training_on_title_document_pairs_lowers_their_loss(model_f
         save_steps=100,
     )
     train(config, resume=False)
-    losses = [e["loss"] for e in json.loads((tmp_path / "run" / "log_history.json").read_text()) if "loss" in e]
+    losses = logged_losses(tmp_path / "run")
     assert len(losses) == 3 and losses[-1] < losses[0], losses
 
 
