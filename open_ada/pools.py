@@ -419,6 +419,25 @@ def definition_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row
     return _capped(rows, max_per_source, seed)
 
 
+def headline_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """(title, lead): each training news article's title and the opening of its body, whole paragraphs up to
+    `MAX_TEXT_WORDS` words (the first paragraph's first sentences if it alone is longer): contrastive training for
+    (title -> passage) retrieval, the shape of the `news-titles` task, whose held-out articles never appear here. An
+    article with a line the training filter refuses is left out."""
+    allowed = training_filter(data_dir).allows
+    rows: list[Row] = []
+    for title, body in news_articles(data_dir):
+        if held_out(title) or len(" ".join(body).split()) < 20 or not all(map(allowed, [title, *body])):
+            continue
+        lead = _split_long(body[0])[0]
+        for paragraph in body[1:]:
+            if len(f"{lead} {paragraph}".split()) > MAX_TEXT_WORDS:
+                break
+            lead = f"{lead} {paragraph}"
+        rows.append(((title, lead), "news_headline"))
+    return _capped(rows, max_per_source, seed)
+
+
 def digest_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     """(title, digest): consecutive news articles of `text/news.txt` joined into a digest of their bodies, one a
     paragraph, of `LONG_WORDS` words (about 1k-8k tokens), with the title of one of them drawn at random, wherever it
@@ -452,10 +471,11 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "qa": qa_pairs,
     "nli": nli_triplets,
     "definitions": definition_pairs,
+    "headlines": headline_pairs,
     "digests": digest_pairs,
 }
 POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops", "long")  # distillation: one text a row
-PAIR_SETS = ("qa", "nli", "definitions", "digests")  # contrastive: (anchor, positive[, negative]) rows
+PAIR_SETS = ("qa", "nli", "definitions", "headlines", "digests")  # contrastive: (anchor, positive[, negative]) rows
 LONG_PAIR_SETS = ("digests",)  # pair sets whose positives are long documents (1k-8k tokens)
 
 

@@ -10,7 +10,8 @@ Two objectives, each batch drawn from one data set, data sets sampled in proport
 - contrastive: in-batch contrastive training on labelled (question, answer) pairs and (premise, entailed,
   contradicted) triplets (`open_ada.pools.PAIR_SETS`) with sentence-transformers' `CachedGISTEmbedLoss`, the teacher
   as guide: an in-batch negative that the teacher finds at least as similar to the anchor as its positive is not
-  used as a negative (it is likely a second right answer); (name, definition) pairs of WordNet nouns the same way;
+  used as a negative (it is likely a second right answer); (name, definition) pairs of WordNet nouns and (title,
+  lead paragraphs) of news articles the same way;
   (title, news digest) pairs of 1k-8k-token documents (`LONG_PAIR_SETS`) with plain in-batch negatives
   (`MultipleNegativesRankingLoss`), in token-bounded batches like the `long` pool.
 

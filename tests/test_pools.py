@@ -200,6 +200,19 @@ def test_digests_join_whole_training_articles_and_ask_for_one_of_their_titles(da
         assert len(digest.split()) >= LONG_WORDS[0] and source == "news_digest"
 
 
+def test_headlines_pair_each_training_title_with_the_lead_of_its_own_body(data_dir):
+    from open_ada.data import held_out
+    from open_ada.pools import MAX_TEXT_WORDS
+
+    rows = build("headlines", data_dir)
+    training = {article(i)[0]: article(i)[1] for i in range(ARTICLES) if not held_out(article(i)[0]) and i != 3}
+    assert {title for (title, _), _ in rows} == set(training)  # every training article once; held-out ones never
+    for (title, lead), source in rows:
+        body = training[title]
+        assert all(len(line.split()) == 15 for line in body)
+        assert lead == " ".join(body[: MAX_TEXT_WORDS // 15]) and source == "news_headline"  # whole paragraphs
+
+
 @pytest.fixture(autouse=True)
 def wordnet(data_dir, monkeypatch):
     """WordNet from the tiny data folder, not the machine's (CI has none)."""
