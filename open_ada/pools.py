@@ -419,16 +419,24 @@ def definition_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row
     return _capped(rows, max_per_source, seed)
 
 
+def _training_articles(data_dir: Path) -> list[tuple[str, list[str]]]:
+    """(title, body paragraphs) of the news articles training may use: not held out, a body of at least 20 words, and
+    no line the training filter refuses (the whole article is left out, so no pair or digest is built around a gap)."""
+    allowed = training_filter(data_dir).allows
+    return [
+        (title, body)
+        for title, body in news_articles(data_dir)
+        if not held_out(title) and len(" ".join(body).split()) >= 20 and all(map(allowed, [title, *body]))
+    ]
+
+
 def headline_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     """(title, lead): each training news article's title and the opening of its body, whole paragraphs up to
     `MAX_TEXT_WORDS` words (the first paragraph's first sentences if it alone is longer): contrastive training for
     (title -> passage) retrieval, the shape of the `news-titles` task, whose held-out articles never appear here. An
     article with a line the training filter refuses is left out."""
-    allowed = training_filter(data_dir).allows
     rows: list[Row] = []
-    for title, body in news_articles(data_dir):
-        if held_out(title) or len(" ".join(body).split()) < 20 or not all(map(allowed, [title, *body])):
-            continue
+    for title, body in _training_articles(data_dir):
         lead = _split_long(body[0])[0]
         for paragraph in body[1:]:
             if len(f"{lead} {paragraph}".split()) > MAX_TEXT_WORDS:
@@ -445,13 +453,10 @@ def digest_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     task (built from the held-out articles, which never enter a digest here). An article with a line the training
     filter refuses is left out before joining."""
     rng = random.Random(seed)
-    allowed = training_filter(data_dir).allows
     rows: list[Row] = []
     titles, bodies, words, target = [], [], 0, rng.randint(*LONG_WORDS)
-    for title, body in news_articles(data_dir):
+    for title, body in _training_articles(data_dir):
         n = len(" ".join(body).split())
-        if held_out(title) or n < 20 or not all(map(allowed, [title, *body])):
-            continue
         titles.append(title)
         bodies.append(" ".join(body))
         words += n
