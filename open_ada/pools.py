@@ -456,10 +456,9 @@ def digest_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     rows: list[Row] = []
     titles, bodies, words, target = [], [], 0, rng.randint(*LONG_WORDS)
     for title, body in _training_articles(data_dir):
-        n = len(" ".join(body).split())
         titles.append(title)
         bodies.append(" ".join(body))
-        words += n
+        words += len(bodies[-1].split())
         if words >= target:
             rows.append(((rng.choice(titles), "\n".join(bodies)), "news_digest"))
             titles, bodies, words, target = [], [], 0, rng.randint(*LONG_WORDS)

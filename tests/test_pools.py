@@ -206,7 +206,7 @@ def test_headlines_pair_each_training_title_with_the_lead_of_its_own_body(data_d
 
     rows = build("headlines", data_dir)
     training = {article(i)[0]: article(i)[1] for i in range(ARTICLES) if not held_out(article(i)[0]) and i != 3}
-    assert {title for (title, _), _ in rows} == set(training)  # every training article once; held-out ones never
+    assert {title for (title, _), _ in rows} == set(training)  # every training article; held-out ones never
     for (title, lead), source in rows:
         body = training[title]
         assert all(len(line.split()) == 15 for line in body)
