@@ -476,3 +476,6 @@ def main(args) -> None:
     overrides = {"output_dir": args.output_dir, "max_steps": args.max_steps}
     config = TrainConfig.from_file(args.config, **overrides)
     train(config, resume=not args.no_resume)
+    if torch.distributed.is_initialized():  # torchrun: every rank leaves together, after rank 0 has saved
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
