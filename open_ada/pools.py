@@ -419,6 +419,12 @@ def definition_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row
     return _capped(rows, max_per_source, seed)
 
 
+def entity_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """(name, definition) of WordNet's instance synsets only ("Wilfrid Laurier", the people, places, works and events
+    of `definitions`): a pair set of its own, so a config can weigh entity queries apart from common nouns."""
+    return [row for row in definition_pairs(data_dir, max_per_source, seed) if row[1] == "wordnet_instance"]
+
+
 def _training_articles(data_dir: Path) -> list[tuple[str, list[str]]]:
     """(title, body paragraphs) of the news articles training may use: not held out, a body of at least 20 words, and
     no line the training filter refuses (the whole article is left out, so no pair or digest is built around a gap)."""
@@ -475,11 +481,13 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "qa": qa_pairs,
     "nli": nli_triplets,
     "definitions": definition_pairs,
+    "entities": entity_pairs,
     "headlines": headline_pairs,
     "digests": digest_pairs,
 }
 POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops", "long")  # distillation: one text a row
-PAIR_SETS = ("qa", "nli", "definitions", "headlines", "digests")  # contrastive: (anchor, positive[, negative]) rows
+# contrastive: (anchor, positive[, negative]) rows
+PAIR_SETS = ("qa", "nli", "definitions", "entities", "headlines", "digests")
 LONG_PAIR_SETS = ("digests",)  # pair sets whose positives are long documents (1k-8k tokens)
 
 

@@ -79,7 +79,9 @@ class TrainConfig:
     distill_pools: list[str] = field(default_factory=lambda: ["sentences", "pairs", "text", "passages", "queries"])
     max_distill_texts: int | None = None  # first N texts of each pool's cache (None: all cached)
     pair_sets: list[str] = field(default_factory=lambda: ["qa", "nli"])  # contrastive data; [] = distillation only
-    pair_repeats: int = 4  # pair sets are small next to the pools: repeated, they are ~15-20% of the batches
+    # pair sets are small next to the pools: repeated, they are ~15-20% of the batches; one number for every set, or
+    # {set: repeats} naming each set of pair_sets (a set's share of the batches is its rows times its repeats)
+    pair_repeats: int | dict[str, int] = 4
     gist_temperature: float = 0.05  # GISTEmbedLoss temperature (1/scale): the teacher's own training used scale 20
     gist_mini_batch: int = (
         64  # texts per forward/backward of the cached GIST loss: batch 512 triplets ran out of 24 GB
@@ -102,6 +104,17 @@ class TrainConfig:
     save_steps: int = 500
     logging_steps: int = 50
     dataloader_num_workers: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.pair_repeats, dict) and set(self.pair_repeats) != set(self.pair_sets):
+            raise ValueError(
+                f"pair_repeats names {sorted(self.pair_repeats)}: as a mapping it must name each pair set of "
+                f"pair_sets {sorted(self.pair_sets)} and no other; or give one number for all"
+            )
+
+    def repeats(self, pair_set: str) -> int:
+        """How many times pair set `pair_set` is repeated in the training data."""
+        return self.pair_repeats[pair_set] if isinstance(self.pair_repeats, dict) else self.pair_repeats
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> TrainConfig:
@@ -430,11 +443,11 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         long_loss = MultipleNegativesRankingLoss(student, scale=1 / config.gist_temperature)
         for name in config.pair_sets:
             train_datasets[name] = pair_set_dataset(
-                name, config.pair_repeats, student.tokenizer, config.max_seq_length
+                name, config.repeats(name), student.tokenizer, config.max_seq_length
             )
             train_losses[name] = long_loss if name in LONG_PAIR_SETS else gist_loss
             logger.info(
-                f"pair set {name!r}: {len(train_datasets[name])} rows (x{config.pair_repeats}) with "
+                f"pair set {name!r}: {len(train_datasets[name])} rows (x{config.repeats(name)}) with "
                 f"{type(train_losses[name]).__name__}"
             )
     trainer = SentenceTransformerTrainer(

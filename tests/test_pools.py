@@ -99,7 +99,7 @@ def data_dir(tmp_path_factory) -> Path:
     nouns = [
         *WORDNET_NOUNS,
         f"00000004 04 n 01 listed_thing 0 000 | {LISTED}",
-        f"00000005 04 n 01 other_thing 0 000 | a thing that hides it; {LISTED}",
+        f"00000005 04 n 01 other_thing 0 001 @i 00000002 n 0000 | a thing that hides it; {LISTED}",  # an instance
     ]
     (root / "wordnet" / "data.noun").write_text("".join(f"{line}  \n" for line in nouns))
     return root
@@ -125,7 +125,7 @@ def test_the_listed_sentence_reaches_every_pool_without_the_filter(data_dir, mon
 
         shutil.copytree(data_dir, empty)
         (empty / "denylist" / "eval-texts.sha1").write_text("")
-    for name in ["pairs", "text", "passages", "long", "qa", "nli", "definitions", "digests"]:
+    for name in ["pairs", "text", "passages", "long", "qa", "nli", "definitions", "entities", "digests"]:
         assert [t for t in texts_of(build(name, empty)) if LISTED.lower()[:-1] in t.lower()], name
 
 
@@ -228,6 +228,18 @@ def test_definitions_pair_a_name_with_its_gloss_without_examples(data_dir):
         ): "wordnet_instance",
         ("statesman", "a man who is a respected leader in national or international affairs"): "wordnet_noun",
     }  # "sir": a gloss under 3 words says too little; "listed thing", "other thing": their glosses hold a listed text
+
+
+def test_entities_are_the_named_instances_among_the_definitions(data_dir):
+    assert build("entities", data_dir) == [
+        (
+            (
+                "Wilfrid Laurier",
+                "Canadian statesman who was the first French Canadian to be prime minister of Canada (1841-1919)",
+            ),
+            "wordnet_instance",
+        )
+    ]  # not "statesman", a common noun
 
 
 def test_definitions_without_wordnet_say_what_to_install(data_dir, monkeypatch):

@@ -158,6 +158,18 @@ def test_missing_init_model_is_a_clear_error(tmp_path):
         train(config)
 
 
+def test_pair_repeats_as_a_mapping_name_each_pair_set(tmp_path):
+    from open_ada.train import TrainConfig
+
+    config = TrainConfig(pair_sets=["qa", "entities"], pair_repeats={"qa": 1, "entities": 4})
+    assert (config.repeats("qa"), config.repeats("entities")) == (1, 4)
+    assert TrainConfig(pair_sets=["qa", "entities"], pair_repeats=3).repeats("entities") == 3
+    with pytest.raises(ValueError, match=r"pair_repeats names \['qa'\].*pair_sets \['entities', 'qa'\]"):
+        TrainConfig(pair_sets=["qa", "entities"], pair_repeats={"qa": 1})  # entities' repeats unsaid
+    with pytest.raises(ValueError, match=r"pair_repeats names \['nli', 'qa'\]"):
+        TrainConfig(pair_sets=["qa"], pair_repeats={"qa": 1, "nli": 2})  # nli is not trained on
+
+
 def test_tiny_run_with_the_contrastive_objective_separates_its_pairs(teacher_cache, tmp_path, monkeypatch):
     """Distillation plus CachedGISTEmbedLoss, the teacher as guide, on 48 (question, answer) pairs repeated 32 times
     (so nearly all batches are pair batches): after 24 steps each question is much closer to its own answer, relative
@@ -171,7 +183,7 @@ def test_tiny_run_with_the_contrastive_objective_separates_its_pairs(teacher_cac
     rows = build("qa")[:48]
     monkeypatch.setattr(open_ada.train, "build", lambda name: rows)
     config = TrainConfig(
-        **{**TINY, "pair_sets": ["qa"], "pair_repeats": 32, "learning_rate": 5e-4, "gist_mini_batch": 8},
+        **{**TINY, "pair_sets": ["qa"], "pair_repeats": {"qa": 32}, "learning_rate": 5e-4, "gist_mini_batch": 8},
         output_dir=str(tmp_path / "run"),
         max_steps=24,
     )
