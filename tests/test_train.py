@@ -158,7 +158,7 @@ def test_missing_init_model_is_a_clear_error(tmp_path):
         train(config)
 
 
-def test_pair_repeats_as_a_mapping_name_each_pair_set(tmp_path):
+def test_pair_repeats_as_a_mapping_name_each_pair_set():
     from open_ada.train import TrainConfig
 
     config = TrainConfig(pair_sets=["qa", "entities"], pair_repeats={"qa": 1, "entities": 4})
