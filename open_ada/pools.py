@@ -425,6 +425,41 @@ def entity_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     return [row for row in definition_pairs(data_dir, max_per_source, seed) if row[1] == "wordnet_instance"]
 
 
+NAME_WORD = re.compile(r"^(?:[A-Z0-9][^ ]*|of|the|de|del|der|da|di|du|la|le|von|van|and|&)$")
+NOT_NAMES = set("He She It This These Those They There Its His Her Their Our One Each Both Such We You".split())
+# "Name (born 1950) is a ...": a name of up to six words, an optional parenthesis, then a definitional verb phrase
+SUBJECT = re.compile(
+    r'^"?(?P<name>[^,;:()"]{2,80}?)"?(?: \([^)]{1,100}\))?,? (?P<verb>is|was|are|were) (?:a|an|the|one)\b'
+)
+
+
+def subject_name(sentence: str) -> str | None:
+    """The name a sentence opens by defining ("Golo Mann" of "Golo Mann (1909 - 1994) was the third child of
+    novelist Thomas Mann."), or None: the words before the verb must look like a name (capitalised, up to six
+    words, not a pronoun) and be followed by "is/was a/an/the/one". A single word needs "is/are": "Brown was a
+    Republican" names a person by surname, a back-reference inside an article rather than its subject."""
+    match = SUBJECT.match(sentence)
+    if not match:
+        return None
+    words = match.group("name").split()
+    if not 1 <= len(words) <= 6 or words[0] in NOT_NAMES or not all(map(NAME_WORD.match, words)):
+        return None
+    if len(words) == 1 and match.group("verb") in ("was", "were"):
+        return None
+    return " ".join(words) if words[-1][0].isupper() or words[-1][0].isdigit() else None
+
+
+def subject_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """(name, sentence) of the Wikipedia sentences that open by defining a named subject ("Mfantsipim" -> "Mfantsipim
+    is a high school in Cape Coast, in Ghana, ..."), from `text/wiki.txt` and `pairs/wiki-sentences-12k.txt`: the
+    shape of an entity query and the opening of its encyclopedia article, on names WordNet does not know."""
+    lines = [(fields[0], source) for fields, source in read_sourced(data_dir / "text" / "wiki.txt")]
+    sentences = (data_dir / "pairs" / "wiki-sentences-12k.txt").read_text(encoding="utf-8").splitlines()
+    lines += [(sentence, "wiki_sentences") for sentence in sentences]
+    rows: list[Row] = [((name, line), source) for line, source in lines if (name := subject_name(line))]
+    return _capped(rows, max_per_source, seed)
+
+
 def _training_articles(data_dir: Path) -> list[tuple[str, list[str]]]:
     """(title, body paragraphs) of the news articles training may use: not held out, a body of at least 20 words, and
     no line the training filter refuses (the whole article is left out, so no pair or digest is built around a gap)."""
@@ -482,12 +517,13 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "nli": nli_triplets,
     "definitions": definition_pairs,
     "entities": entity_pairs,
+    "subjects": subject_pairs,
     "headlines": headline_pairs,
     "digests": digest_pairs,
 }
 POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops", "long")  # distillation: one text a row
 # contrastive: (anchor, positive[, negative]) rows
-PAIR_SETS = ("qa", "nli", "definitions", "entities", "headlines", "digests")
+PAIR_SETS = ("qa", "nli", "definitions", "entities", "subjects", "headlines", "digests")
 LONG_PAIR_SETS = ("digests",)  # pair sets whose positives are long documents (1k-8k tokens)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from open_ada.pools import PAIR_SETS, POOLS, build, build_crops
+from open_ada.pools import PAIR_SETS, POOLS, build, build_crops, subject_name
 
 LISTED = "The listed evaluation sentence must never be trained on."
 ARTICLES = 40  # one in ten is held out by a hash of its title, so a few are
@@ -55,6 +55,9 @@ def data_dir(tmp_path_factory) -> Path:
     write_sourced(root / "text" / "news.txt", news)
     forum = [(f"forum comment number {i} says something rude", "goemotions_reddit") for i in range(10)]
     write_sourced(root / "text" / "forum.txt", forum + [(LISTED, "goemotions_reddit"), (inside, "goemotions_reddit")])
+    wiki = ["Golo Mann (1909 - 1994) was the third child of novelist Thomas Mann.", "Brown was a Republican."]
+    wiki += ["He was a master carpenter and a soldier.", f"Listed Town is a town of the test. {LISTED}"]
+    write_sourced(root / "text" / "wiki.txt", [(line, "wikisplit_complex_sentence") for line in wiki])
     nli = [
         (f"A premise number {i} about a dog.\tThe dog number {i} exists.\tentailment", "snli_dev") for i in range(6)
     ]
@@ -125,7 +128,7 @@ def test_the_listed_sentence_reaches_every_pool_without_the_filter(data_dir, mon
 
         shutil.copytree(data_dir, empty)
         (empty / "denylist" / "eval-texts.sha1").write_text("")
-    for name in ["pairs", "text", "passages", "long", "qa", "nli", "definitions", "entities", "digests"]:
+    for name in ["pairs", "text", "passages", "long", "qa", "nli", "definitions", "entities", "subjects", "digests"]:
         assert [t for t in texts_of(build(name, empty)) if LISTED.lower()[:-1] in t.lower()], name
 
 
@@ -240,6 +243,30 @@ def test_entities_are_the_named_instances_among_the_definitions(data_dir):
             "wordnet_instance",
         )
     ]  # not "statesman", a common noun
+
+
+def test_subjects_pair_a_name_with_the_wikipedia_sentence_that_defines_it(data_dir):
+    assert build("subjects", data_dir) == [
+        (
+            ("Golo Mann", "Golo Mann (1909 - 1994) was the third child of novelist Thomas Mann."),
+            "wikisplit_complex_sentence",
+        )
+    ]  # not the surname "Brown", the pronoun "He", or the sentence hiding a listed text
+
+
+@pytest.mark.parametrize(
+    "sentence, name",
+    [
+        ('"Aubrey" is a song written by David Gates.', "Aubrey"),
+        ("The Hamilton Nationals are a men's field lacrosse team.", "The Hamilton Nationals"),
+        ("Jericho Brown (born 1976) is an American poet.", "Jericho Brown"),
+        ("A common test of intelligence is the detour test.", None),  # lower-case words: not a name
+        ("Randall was born in Cincinnati, Ohio in 1909.", None),  # no definition follows
+        ("They were a band of brothers.", None),
+    ],
+)
+def test_subject_name_reads_only_a_name_that_opens_a_definition(sentence, name):
+    assert subject_name(sentence) == name
 
 
 def test_definitions_without_wordnet_say_what_to_install(data_dir, monkeypatch):
