@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "evaluate": ("open_ada.evaluate", "STS-B and retrieval scores of models, side by side, in one run"),
     "train": ("open_ada.train", "train an AdaModel embedding model from a JSON config"),
     "embed-teacher": ("open_ada.teacher", "cache a teacher's embeddings of a distillation text pool"),
+    "interpolate": ("open_ada.interpolate", "mix the weights of a model and its fine-tuned descendant (WiSE-FT)"),
     "bench": ("open_ada.bench", "throughput and memory of encode vs plain forward, GemmaModel and MiniLM"),
     "serve": ("open_ada.serve", "serve an OpenAI-compatible /v1/embeddings API"),
     "loadtest": ("open_ada.loadtest", "concurrent load against a running server, compared with offline encode"),

@@ -1,0 +1,80 @@
+"""`open-ada interpolate`: the weight midpoint (or any mix) of a model and its fine-tuned descendant, WiSE-FT style.
+
+`(1 - alpha) * start + alpha * tuned` for every tensor, written as a copy of the tuned folder (config, tokenizer,
+code, sentence-transformers files) with the mixed weights in float32. The last step of the shipped recipe
+(`configs/open-ada-small.card.md`): fine-tuning on a new mix of data, then keeping half of the model it started from.
+
+open-ada interpolate models/open-ada-small runs/open-ada-small-trained/final --alpha 0.5 --output runs/open-ada-small/final
+
+A tuned model that grew its learned positions (`extend_positions`) keeps its own rows past the start model's.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from loguru import logger
+from safetensors.torch import load_file, save_file
+
+from open_ada.cli import FromArgs
+
+WEIGHTS = "model.safetensors"
+POSITIONS = "embed_positions.weight"  # the one tensor a tuned model may have more rows of (a long-context stage)
+
+
+@dataclass
+class InterpolateConfig(FromArgs):
+    """Which two model folders `open-ada interpolate` mixes, how much of each, and where the mix goes."""
+
+    start: str  # the model training started from
+    tuned: str  # the trained model; its folder is copied
+    output: str
+    alpha: float = 0.5  # the tuned model's weight, in [0, 1]
+
+
+def add_arguments(p) -> None:
+    """Flags of `open-ada interpolate`; their defaults are `InterpolateConfig`'s."""
+    p.add_argument("start", help="the model folder training started from")
+    p.add_argument("tuned", help="the trained model folder (copied: config, tokenizer, code)")
+    p.add_argument("--output", required=True, help="the folder to write the mixed model to (replaced if it exists)")
+    p.add_argument("--alpha", type=float, default=InterpolateConfig.alpha, help="the tuned model's weight, in [0, 1]")
+
+
+def _check_compatible(start: Path, tuned: Path, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """Both folders hold the same tensors (the tuned one may have more position rows) and the same tokenizer."""
+    same_tensors = a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape if k != POSITIONS else a[k].shape[1:] == b[k].shape[1:] and len(a[k]) <= len(b[k])
+        for k in a
+    )
+    if not same_tensors:
+        raise ValueError(f"{start} and {tuned} do not hold the same tensors: only one architecture can be mixed")
+    if (start / "tokenizer.json").read_text() != (tuned / "tokenizer.json").read_text():
+        raise ValueError(f"{start} and {tuned} have different tokenizers: their token embeddings cannot be mixed")
+
+
+def interpolate(start: Path, tuned: Path, output: Path, alpha: float = InterpolateConfig.alpha) -> Path:
+    """Writes `(1 - alpha) * start + alpha * tuned` to `output` (a copy of `tuned`'s folder) and returns it."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha is the tuned model's weight and must be in [0, 1], got {alpha}")
+    for folder in (start, tuned):
+        if not (folder / WEIGHTS).is_file():
+            raise ValueError(f"{folder} is not a model folder: it has no {WEIGHTS}")
+    a, b = load_file(start / WEIGHTS), load_file(tuned / WEIGHTS)
+    _check_compatible(start, tuned, a, b)
+    mixed = {k: b[k].float().clone() for k in b}
+    for k, tensor in a.items():  # a grown position table keeps the tuned rows the start model has no counterpart for
+        mixed[k][: len(tensor)] = (1 - alpha) * tensor.float() + alpha * mixed[k][: len(tensor)]
+    if output.exists():
+        shutil.rmtree(output)
+    shutil.copytree(tuned, output)
+    save_file(mixed, output / WEIGHTS, metadata={"format": "pt"})
+    logger.info(f"{output}: {1 - alpha:g} x {start} + {alpha:g} x {tuned}")
+    return output
+
+
+def main(args) -> None:
+    config = InterpolateConfig.from_args(args)
+    interpolate(Path(config.start), Path(config.tuned), Path(config.output), config.alpha)

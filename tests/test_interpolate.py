@@ -1,0 +1,69 @@
+"""`open-ada interpolate` (`open_ada/interpolate.py`): the weight mix of a model and its fine-tuned descendant, the
+last step of the shipped recipe, on tiny saved folders."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+from conftest import build_tokenizer, tiny_config
+from modeling_ada import AdaModel
+from open_ada.cli import main as cli
+from open_ada.folder import save_model_folder
+from open_ada.interpolate import interpolate
+
+
+def saved(tmp_path, tokenizer, name: str, seed: int, **config) -> tuple:
+    torch.manual_seed(seed)
+    model = AdaModel(tiny_config(**config)).eval()
+    return save_model_folder(model, tokenizer, tmp_path / name), model.state_dict()
+
+
+@pytest.fixture
+def pair(tmp_path, tokenizer):
+    """A start model and a "tuned" one of the same architecture and tokenizer, with different weights."""
+    return saved(tmp_path, tokenizer, "start", 0), saved(tmp_path, tokenizer, "tuned", 1)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.25, 1.0])
+def test_every_tensor_is_the_alpha_mix_of_the_two_models(pair, tmp_path, alpha):
+    (start, a), (tuned, b) = pair
+    mixed = load_file(interpolate(start, tuned, tmp_path / "mix", alpha) / "model.safetensors")
+    assert mixed.keys() == b.keys()
+    for k in b:
+        torch.testing.assert_close(mixed[k], (1 - alpha) * a[k] + alpha * b[k])
+
+
+def test_the_mix_is_a_loadable_copy_of_the_tuned_folder_from_the_command_line(pair, tmp_path):
+    (start, a), (tuned, b) = pair
+    output = tmp_path / "mix"
+    assert cli(["interpolate", str(start), str(tuned), "--output", str(output)]) == 0  # alpha 0.5 by default
+    assert sorted(p.name for p in output.iterdir()) == sorted(p.name for p in tuned.iterdir())
+    model = AutoModel.from_pretrained(output, trust_remote_code=True)
+    key = "embed_tokens.weight"
+    torch.testing.assert_close(model.state_dict()[key], (a[key] + b[key]) / 2)
+
+
+def test_a_grown_position_table_keeps_the_tuned_rows_the_start_lacks(tmp_path, tokenizer):
+    start, a = saved(tmp_path, tokenizer, "start", 0)
+    tuned, b = saved(tmp_path, tokenizer, "tuned", 1, max_position_embeddings=128)
+    mixed = load_file(interpolate(start, tuned, tmp_path / "mix") / "model.safetensors")["embed_positions.weight"]
+    key = "embed_positions.weight"
+    torch.testing.assert_close(mixed[:64], (a[key] + b[key][:64]) / 2)
+    torch.testing.assert_close(mixed[64:], b[key][64:])
+
+
+def test_models_that_cannot_be_mixed_are_refused_with_the_reason(pair, tmp_path, tokenizer):
+    (start, _), (tuned, _) = pair
+    wider, _ = saved(tmp_path, tokenizer, "wider", 2, intermediate_size=128)
+    with pytest.raises(ValueError, match="do not hold the same tensors"):
+        interpolate(start, wider, tmp_path / "mix")
+    other_tokenizer = build_tokenizer(["Other words make other tokens entirely."] * 50, vocab_size=300)
+    other, _ = saved(tmp_path, other_tokenizer, "other-tokenizer", 1)  # same shapes, other token ids
+    with pytest.raises(ValueError, match="different tokenizers"):
+        interpolate(start, other, tmp_path / "mix")
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\], got 1.5"):
+        interpolate(start, tuned, tmp_path / "mix", alpha=1.5)
+    with pytest.raises(ValueError, match="has no model.safetensors"):
+        interpolate(tmp_path, tuned, tmp_path / "mix")
+    assert not (tmp_path / "mix").exists()  # nothing written for a refused mix
