@@ -4,7 +4,8 @@
 code, sentence-transformers files) with the mixed weights in float32. The last step of the shipped recipe
 (`configs/open-ada-small.card.md`): fine-tuning on a new mix of data, then keeping half of the model it started from.
 
-open-ada interpolate models/open-ada-small runs/open-ada-small-trained/final --alpha 0.5 --output runs/open-ada-small/final
+open-ada interpolate models/open-ada-small runs/open-ada-small-trained/final --alpha 0.5 \
+    --output runs/open-ada-small/final
 
 A tuned model that grew its learned positions (`extend_positions`) keeps its own rows past the start model's.
 """
