@@ -254,9 +254,28 @@ def passages_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     return _capped(rows, max_per_source, seed)
 
 
+def _content_words(words: list[str]) -> list[str]:
+    return [w for w in words if w.lower().strip(".,;:!?\"'()") not in STOPWORDS]
+
+
+def _cut_query(words: list[str], rng: random.Random) -> str:
+    """A search-style query cut from `words`: half the time a span of 2-8 consecutive words, else 2-7 of their content
+    words in order ("guitar chord tuning", "Hugh Downs"); "" where too few content words are left."""
+    if rng.random() < 0.5:
+        n = rng.randint(2, min(8, len(words)))
+        start = rng.randrange(len(words) - n + 1)
+        query = words[start : start + n]
+    else:
+        content = _content_words(words)
+        if len(content) < 2:
+            return ""
+        keep = sorted(rng.sample(range(len(content)), rng.randint(2, min(7, len(content)))))
+        query = [content[i] for i in keep]
+    return " ".join(query).strip(".,;:!?\"'()")
+
+
 def queries_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
-    """Search-style queries cut from the genre lines of `text/` (one line in `QUERY_SHARE`): half a span of 2-8
-    consecutive words, half 2-7 of a line's content words in order ("guitar chord tuning", "Hugh Downs"): the
+    """Search-style queries (`_cut_query`) cut from the genre lines of `text/` (one line in `QUERY_SHARE`): the
     short keyword queries of search logs, which no other pool has."""
     rng = random.Random(seed)
     rows: list[Row] = []
@@ -264,17 +283,7 @@ def queries_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
         words = line.split()
         if len(words) < 4 or rng.random() >= QUERY_SHARE:
             continue
-        if rng.random() < 0.5:
-            n = rng.randint(2, min(8, len(words)))
-            start = rng.randrange(len(words) - n + 1)
-            query = words[start : start + n]
-        else:
-            content = [w for w in words if w.lower().strip(".,;:!?\"'()") not in STOPWORDS]
-            if len(content) < 2:
-                continue
-            keep = sorted(rng.sample(range(len(content)), rng.randint(2, min(7, len(content)))))
-            query = [content[i] for i in keep]
-        rows.append(((" ".join(query).strip(".,;:!?\"'()"),), source))
+        rows.append(((_cut_query(words, rng),), source))
     return _capped([r for r in rows if r[0][0]], max_per_source, seed)
 
 
@@ -460,6 +469,20 @@ def subject_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     return _capped(rows, max_per_source, seed)
 
 
+def keyword_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """(query, passage): a search-style query (`_cut_query`, at least two content words) cut from one sentence of each
+    passage of the `passages` pool, paired with the whole passage: contrastive training for short keyword queries ->
+    paragraph retrieval (the shape of msmarco's and dbpedia's queries) in every genre of `text/`; the guide drops
+    in-batch passages that answer the query as well."""
+    rng = random.Random(seed)
+    rows: list[Row] = []
+    for (passage,), source in passages_pool(data_dir, max_per_source, seed):
+        sentences = [s.split() for s in re.split(r"(?<=[.!?])\s+", passage) if len(s.split()) >= 4]
+        if sentences:
+            rows.append(((_cut_query(rng.choice(sentences), rng), passage), source))
+    return _capped([r for r in rows if len(_content_words(r[0][0].split())) >= 2], max_per_source, seed)
+
+
 def _training_articles(data_dir: Path) -> list[tuple[str, list[str]]]:
     """(title, body paragraphs) of the news articles training may use: not held out, a body of at least 20 words, and
     no line the training filter refuses (the whole article is left out, so no pair or digest is built around a gap)."""
@@ -519,11 +542,12 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "entities": entity_pairs,
     "subjects": subject_pairs,
     "headlines": headline_pairs,
+    "keywords": keyword_pairs,
     "digests": digest_pairs,
 }
 POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops", "long")  # distillation: one text a row
 # contrastive: (anchor, positive[, negative]) rows
-PAIR_SETS = ("qa", "nli", "definitions", "entities", "subjects", "headlines", "digests")
+PAIR_SETS = ("qa", "nli", "definitions", "entities", "subjects", "headlines", "keywords", "digests")
 LONG_PAIR_SETS = ("digests",)  # pair sets whose positives are long documents (1k-8k tokens)
 
 

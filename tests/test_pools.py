@@ -128,7 +128,7 @@ def test_the_listed_sentence_reaches_every_pool_without_the_filter(data_dir, mon
 
         shutil.copytree(data_dir, empty)
         (empty / "denylist" / "eval-texts.sha1").write_text("")
-    for name in ["pairs", "text", "passages", "long", "qa", "nli", "definitions", "entities", "subjects", "digests"]:
+    for name in "pairs text passages long qa nli definitions entities subjects keywords digests".split():
         assert [t for t in texts_of(build(name, empty)) if LISTED.lower()[:-1] in t.lower()], name
 
 
@@ -184,6 +184,20 @@ def test_queries_are_short_spans_or_keyword_lists_of_one_line(data_dir):
         assert 2 <= len(words) <= 8, query
         # the words occur in this order in one line (a span, or content words with others left out)
         assert any(re.search(".*".join(map(re.escape, words)), line) for line in lines), query
+
+
+def test_keywords_pair_a_query_cut_from_one_sentence_with_its_whole_passage(data_dir):
+    from open_ada.pools import STOPWORDS
+
+    passages = {fields[0]: source for fields, source in build("passages", data_dir)}
+    rows = build("keywords", data_dir)
+    assert len(rows) >= len(passages) // 2  # at most one a passage: the rest had too few content words
+    for (query, passage), source in rows:
+        assert passages[passage] == source  # a passage of the pool, whole, with its source
+        words = query.split()
+        assert 2 <= len(words) <= 8 and len([w for w in words if w.lower() not in STOPWORDS]) >= 2, query
+        sentences = re.split(r"(?<=[.!?])\s+", passage)
+        assert any(re.search(".*".join(map(re.escape, words)), s) for s in sentences), (query, passage)
 
 
 def test_digests_join_whole_training_articles_and_ask_for_one_of_their_titles(data_dir):
