@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import shutil
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -254,14 +255,24 @@ def pair_set_dataset(name: str, repeats: int, tokenizer, max_length: int):
 
 class TokenBudgetBatchSampler(DefaultBatchSampler):
     """Batches of long documents bounded in padded tokens instead of in count (`modeling_ada.length_batches`, the
-    grouping `encode` uses): one 8k-token document, or several shorter ones of similar length. The grouping is fixed;
+    grouping `encode` uses): one 8k-token document, or several shorter ones of similar length. No batch holds a
+    document twice: the k-th copies of repeated documents are grouped apart from the other copies (sorted by length,
+    copies sit side by side, and a copy as an in-batch negative of itself is a false one). The grouping is fixed;
     each epoch shuffles the batches' order."""
 
     def __init__(
         self, dataset, lengths: list[int], max_batch_tokens: int, valid_label_columns=None, generator=None, seed=0
     ):
         super().__init__(dataset, 1, False, valid_label_columns, generator, seed)
-        self.batches = length_batches(lengths, len(lengths), max_batch_tokens)
+        copies, layers = Counter(), defaultdict(list)  # layer k: the k-th copy of each document
+        for i, document in enumerate(dataset["document"]):
+            layers[copies[document]].append(i)
+            copies[document] += 1
+        self.batches = [
+            [layer[j] for j in batch]
+            for layer in layers.values()
+            for batch in length_batches([lengths[i] for i in layer], len(layer), max_batch_tokens)
+        ]
 
     def __iter__(self):
         rng = np.random.default_rng(self.seed + getattr(self, "epoch", 0))

@@ -164,12 +164,28 @@ def test_token_budget_batches_hold_every_document_once_within_the_budget():
     from open_ada.train import TokenBudgetBatchSampler
 
     lengths = [8000, 7000, 300, 4000, 4000, 2000, 9, 12000]
-    dataset = Dataset.from_dict({"document": ["x"] * len(lengths), "label": [[0.0]] * len(lengths)})
+    documents = [f"document {i}" for i in range(len(lengths))]
+    dataset = Dataset.from_dict({"document": documents, "label": [[0.0]] * len(lengths)})
     sampler = TokenBudgetBatchSampler(dataset, lengths, max_batch_tokens=16384, valid_label_columns=["label"])
     batches = list(sampler)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths))) and len(batches) == len(sampler)
+    assert [300, 2000, 4000, 4000] in [sorted(lengths[i] for i in b) for b in batches]  # shorter ones share a batch
     for batch in batches:  # padded to its longest document
         assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 16384
+
+
+def test_token_budget_batches_never_hold_a_repeated_document_twice():
+    from datasets import Dataset
+
+    from open_ada.train import TokenBudgetBatchSampler
+
+    documents = ["alpha", "beta", "gamma"] * 3  # a pair set repeated 3 times: copies have equal lengths
+    lengths = [1000, 1000, 900] * 3
+    dataset = Dataset.from_dict({"document": documents})
+    batches = list(TokenBudgetBatchSampler(dataset, lengths, max_batch_tokens=16384))
+    assert sorted(i for b in batches for i in b) == list(range(9))
+    assert all(len({documents[i] for i in batch}) == len(batch) for batch in batches)
+    assert sorted(len(b) for b in batches) == [3, 3, 3]  # each copy still shares a batch with the other documents
 
 
 def test_a_long_pair_set_keeps_the_documents_that_fit_in_token_bounded_batches(tokenizer, monkeypatch):
@@ -183,6 +199,7 @@ def test_a_long_pair_set_keeps_the_documents_that_fit_in_token_bounded_batches(t
     sampler = batch_sampler(dataset, 16, False, tokenizer=tokenizer, max_batch_tokens=256)
     assert isinstance(sampler, TokenBudgetBatchSampler)
     assert sorted(i for batch in sampler for i in batch) == list(range(8))
+    assert all(len({dataset["document"][i] for i in batch}) == len(batch) for batch in sampler)  # no copy twice
     with pytest.raises(ValueError, match="digests: none of 5 documents fits max_seq_length=8"):
         pair_set_dataset("digests", 1, tokenizer, max_length=8)
 
