@@ -12,6 +12,7 @@ A tuned model that grew its learned positions (`extend_positions`) keeps its own
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +53,15 @@ def _check_compatible(start: Path, tuned: Path, a: dict[str, torch.Tensor], b: d
     )
     if not same_tensors:
         raise ValueError(f"{start} and {tuned} do not hold the same tensors: only one architecture can be mixed")
-    if (start / "tokenizer.json").read_text() != (tuned / "tokenizer.json").read_text():
+    if _token_ids(start) != _token_ids(tuned):
         raise ValueError(f"{start} and {tuned} have different tokenizers: their token embeddings cannot be mixed")
+
+
+def _token_ids(folder: Path) -> dict:
+    """What decides a folder's token ids: its `tokenizer.json` without the truncation and padding settings (a grown
+    model saves a longer truncation length; the ids are the same)."""
+    spec = json.loads((folder / "tokenizer.json").read_text())
+    return {k: v for k, v in spec.items() if k not in ("truncation", "padding")}
 
 
 def interpolate(start: Path, tuned: Path, output: Path, alpha: float = InterpolateConfig.alpha) -> Path:

@@ -1,6 +1,8 @@
 """`open-ada interpolate` (`open_ada/interpolate.py`): the weight mix of a model and its fine-tuned descendant, the
 last step of the shipped recipe, on tiny saved folders."""
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -47,6 +49,9 @@ def test_the_mix_is_a_loadable_copy_of_the_tuned_folder_from_the_command_line(pa
 def test_a_grown_position_table_keeps_the_tuned_rows_the_start_lacks(tmp_path, tokenizer):
     start, a = saved(tmp_path, tokenizer, "start", 0)
     tuned, b = saved(tmp_path, tokenizer, "tuned", 1, max_position_embeddings=128)
+    spec = json.loads((tuned / "tokenizer.json").read_text())  # a long stage saves its longer truncation length
+    spec["truncation"] = {"direction": "Right", "max_length": 128, "strategy": "LongestFirst", "stride": 0}
+    (tuned / "tokenizer.json").write_text(json.dumps(spec))
     mixed = load_file(interpolate(start, tuned, tmp_path / "mix") / "model.safetensors")["embed_positions.weight"]
     key = "embed_positions.weight"
     torch.testing.assert_close(mixed[:64], (a[key] + b[key][:64]) / 2)
