@@ -17,7 +17,7 @@ import numpy as np
 from loguru import logger
 
 from open_ada.data import held_out_articles
-from open_ada.evaluate import long_encoders
+from open_ada.evaluate import long_encoders, similarities
 from open_ada.long_tasks import build_long_task, shipped_token_counter
 
 PARTS = ("first third", "middle", "last third")
@@ -34,16 +34,10 @@ def depths(data) -> list[float]:
 
 
 def ranks(encode, data) -> list[int]:
-    """The 1-based rank of each query's document among all documents, by cosine similarity."""
-    ids = list(data.corpus)
-    docs = encode([data.corpus[i] for i in ids])
-    queries = encode(list(data.queries.values()))
-    scores = queries @ docs.T
-    out = []
-    for row, qid in zip(scores, data.queries, strict=True):
-        target = ids.index(next(iter(data.qrels[qid])))
-        out.append(int((row > row[target]).sum()) + 1)
-    return out
+    """The 1-based rank of each query's one relevant document among all documents, by cosine similarity."""
+    scores, gains = similarities(encode, data)
+    target = scores[np.arange(len(scores)), gains.argmax(-1)]
+    return [int(n) + 1 for n in (scores > target[:, None]).sum(-1)]
 
 
 def main() -> None:
