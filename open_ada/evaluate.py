@@ -229,14 +229,15 @@ def model_label(name: str) -> str:
 def markdown_table(results: list[dict]) -> str:
     sets = sorted({s for r in results for s in r["retrieval"]})
     dims = sorted({int(d) for r in results for d in r.get("stsb_test_dimensions", {})})
-    header = ["model", "params", "STS-B dev", "STS-B test"] + [f"test @{d}d" for d in dims]
+    splits = ["dev", "test"] if any(r["stsb"] for r in results) else []  # a long-only run has no STS-B columns
+    header = ["model", "params", *[f"STS-B {s}" for s in splits]] + [f"test @{d}d" for d in dims]
     header += [f"{s} {m}" for s in sets for m in ("nDCG@10", "R@100")]
     tasks = [t for t in OOD_TASKS if any(t in r.get("ood", {}) for r in results)]
     header += [f"{t} nDCG@10" for t in tasks]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         row = [model_label(r["model"]), f"{r['parameters'] / 1e6:.1f}M"]
-        row += [f"{r['stsb'][s]:.2f}" if s in r["stsb"] else "–" for s in ("dev", "test")]
+        row += [f"{r['stsb'][s]:.2f}" if s in r["stsb"] else "–" for s in splits]
         row += [
             f"{r['stsb_test_dimensions'][str(d)]:.2f}" if str(d) in r.get("stsb_test_dimensions", {}) else "–"
             for d in dims

@@ -72,3 +72,8 @@ def test_markdown_table_lists_every_model():
     assert "| ours | 12.5M | 80.00 | 75.00 | 1.00 | 2.00 | 3.00 |" in table
     assert "| teacher | 22.7M | – | 82.00 | – | – | – |" in table
     assert "news-titles nDCG@10" in table.splitlines()[0]
+
+
+def test_markdown_table_of_a_long_only_run_has_no_empty_sts_b_columns():
+    rows = [{"model": "runs/long/final", "parameters": 22.1e6, "stsb": {}, "retrieval": {}, "long": {}}]
+    assert markdown_table(rows).splitlines() == ["| model | params |", "|---|---|", "| long/final | 22.1M |"]
