@@ -81,8 +81,9 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytearray:
 
 
 def too_large(size: str, limit: int) -> APIError:
-    # The connection stays open: uvicorn discards the rest of the body unbuffered, so a client that sends it all
-    # before reading still reads this answer (closing now could reset the connection under it).
+    # The connection stays open: uvicorn discards the rest of the body unbuffered, so a keep-alive client that sends
+    # it all before reading still reads this answer (closing now could reset the connection under it). A client that
+    # asked for `Connection: close` gets it closed after the answer, and may see the reset first.
     return APIError(
         413,
         f"The request body is {size}, over this server's limit of {limit} bytes (--max-body-bytes); send fewer or "
