@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "evaluate": ("open_ada.evaluate", "STS-B and retrieval scores of models, side by side, in one run"),
     "train": ("open_ada.train", "train an AdaModel embedding model from a JSON config"),
     "embed-teacher": ("open_ada.teacher", "cache a teacher's embeddings of a distillation text pool"),
+    "mine-negatives": ("open_ada.negatives", "mine hard negatives for a contrastive pair set with the teacher"),
     "interpolate": ("open_ada.interpolate", "mix the weights of a model and its fine-tuned descendant (WiSE-FT)"),
     "bench": ("open_ada.bench", "throughput and memory of encode vs plain forward, GemmaModel and MiniLM"),
     "serve": ("open_ada.serve", "serve an OpenAI-compatible /v1/embeddings API"),
@@ -26,7 +27,7 @@ SUBCOMMANDS = {
 # The commands that run the model for inference: they keep freed memory for reuse (open_ada/allocator.py).
 INFERENCE_COMMANDS = ("encode", "evaluate", "bench", "serve")
 # The commands that load models and data from disk and never download: set before huggingface_hub is imported.
-OFFLINE_COMMANDS = ("encode", "evaluate", "train", "serve", "loadtest")
+OFFLINE_COMMANDS = ("encode", "evaluate", "train", "mine-negatives", "serve", "loadtest")
 
 
 class FromArgs:
@@ -61,6 +62,7 @@ def extra(command: str) -> str:
     return {
         "train": "train",
         "embed-teacher": "train",
+        "mine-negatives": "train",
         "evaluate": "train",
         "serve": "serve",
         "loadtest": "serve",

@@ -11,7 +11,8 @@ Two objectives, each batch drawn from one data set, data sets sampled in proport
   contradicted) triplets (`open_ada.pools.PAIR_SETS`) with sentence-transformers' `CachedGISTEmbedLoss`, the teacher
   as guide: an in-batch negative that the teacher finds at least as similar to the anchor as its positive is not
   used as a negative (it is likely a second right answer); (name, definition) pairs of WordNet nouns and (title,
-  lead paragraphs) of news articles the same way;
+  lead paragraphs) of news articles the same way. A pair set named in `hard_negatives` trains on triplets instead,
+  with a near miss the teacher mined as each row's negative (`open_ada.negatives`);
   (title, news digest) pairs of 1k-8k-token documents (`LONG_PAIR_SETS`) with plain in-batch negatives
   (`MultipleNegativesRankingLoss`), in token-bounded batches like the `long` pool.
 
@@ -44,6 +45,7 @@ from modeling_ada import ENCODE_BATCH_TOKENS, AdaModel, length_batches
 from open_ada.data import read_stsb, training_filter
 from open_ada.folder import save_model_folder
 from open_ada.hardware import native_bf16
+from open_ada.negatives import MINABLE, load_triplets
 from open_ada.pools import LONG_PAIR_SETS, build
 from open_ada.teacher import load_cache, load_teacher
 
@@ -83,6 +85,9 @@ class TrainConfig:
     # pair sets are small next to the pools: repeated, they are ~15-20% of the batches; one number for every set, or
     # {set: repeats} naming each set of pair_sets (a set's share of the batches is its rows times its repeats)
     pair_repeats: int | dict[str, int] = 4
+    # pair sets of pair_sets that train on their teacher-mined (anchor, positive, hard negative) triplets
+    # (`open-ada mine-negatives`, `open_ada.negatives`) instead of their pairs
+    hard_negatives: list[str] = field(default_factory=list)
     gist_temperature: float = 0.05  # GISTEmbedLoss temperature (1/scale): the teacher's own training used scale 20
     gist_mini_batch: int = (
         64  # texts per forward/backward of the cached GIST loss: batch 512 triplets ran out of 24 GB
@@ -111,6 +116,11 @@ class TrainConfig:
             raise ValueError(
                 f"pair_repeats names {sorted(self.pair_repeats)}: as a mapping it must name each pair set of "
                 f"pair_sets {sorted(self.pair_sets)} and no other; or give one number for all"
+            )
+        if not set(self.hard_negatives) <= set(self.pair_sets) & set(MINABLE):
+            raise ValueError(
+                f"hard_negatives {sorted(self.hard_negatives)}: each must be a pair set of pair_sets that mining "
+                f"takes, of {sorted(set(self.pair_sets) & set(MINABLE))}"
             )
 
     def repeats(self, pair_set: str) -> int:
@@ -238,13 +248,14 @@ def init_embeddings_from_teacher(
     return done
 
 
-def pair_set_dataset(name: str, repeats: int, tokenizer, max_length: int):
-    """Pair set `name` (`open_ada.pools.PAIR_SETS`) as a dataset of anchor / positive [/ negative] columns, repeated.
+def pair_set_dataset(name: str, repeats: int, tokenizer, max_length: int, mined_by: str | None = None):
+    """Pair set `name` (`open_ada.pools.PAIR_SETS`) as a dataset of anchor / positive [/ negative] columns, repeated;
+    with `mined_by` (a teacher), its triplets with the negatives that teacher mined (`open_ada.negatives`).
     A long pair set's (`LONG_PAIR_SETS`) positives are a `document` column (token-bounded batches), only the rows whose
     document fits `max_length` tokens."""
     from datasets import Dataset
 
-    rows = [fields for fields, _ in build(name)]
+    rows = load_triplets(mined_by, name) if mined_by else [fields for fields, _ in build(name)]
     columns = ("anchor", "positive", "negative")[: len(rows[0])]
     if name in LONG_PAIR_SETS:
         columns = ("anchor", "document")
@@ -453,8 +464,9 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         # sets train with plain in-batch negatives (few documents share a topic).
         long_loss = MultipleNegativesRankingLoss(student, scale=1 / config.gist_temperature)
         for name in config.pair_sets:
+            mined_by = config.teacher if name in config.hard_negatives else None
             train_datasets[name] = pair_set_dataset(
-                name, config.repeats(name), student.tokenizer, config.max_seq_length
+                name, config.repeats(name), student.tokenizer, config.max_seq_length, mined_by
             )
             train_losses[name] = long_loss if name in LONG_PAIR_SETS else gist_loss
             logger.info(

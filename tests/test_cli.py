@@ -34,6 +34,7 @@ def test_open_ada_still_offers_the_model_classes_on_first_use():
         ("bench", "open_ada.bench", "BenchConfig", {}),
         ("serve", "open_ada.serve", "ServeConfig", {}),
         ("loadtest", "open_ada.loadtest", "LoadtestConfig", {}),
+        ("mine-negatives", "open_ada.negatives", "MineConfig", {}),
     ],
 )
 def test_every_flag_default_is_the_config_default(command, module, config, required):
