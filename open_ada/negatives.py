@@ -103,9 +103,14 @@ def mine_pair_set(config: MineConfig) -> Path:
             }
             f.write(json.dumps(record) + "\n")
     path.with_suffix(".tmp").replace(path)
+    dropped = len(rows) - sum(kept.values())
     logger.info(
-        f"{config.pair_set}: {sum(kept.values())} of {len(rows)} rows have a hard negative (no positive scores below "
-        f"{config.max_ratio} x the rest's own: dropped); by source: {dict(kept.most_common())}; in {path}"
+        f"{config.pair_set}: {sum(kept.values())} triplets by source {dict(kept.most_common())} in {path}"
+        + (
+            f"; {dropped} rows dropped (no other positive scores below {config.max_ratio} x their own)"
+            if dropped
+            else ""
+        )
     )
     return path
 
