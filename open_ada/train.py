@@ -470,8 +470,8 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
             )
             train_losses[name] = long_loss if name in LONG_PAIR_SETS else gist_loss
             logger.info(
-                f"pair set {name!r}: {len(train_datasets[name])} rows (x{config.repeats(name)}) with "
-                f"{type(train_losses[name]).__name__}"
+                f"pair set {name!r}: {len(train_datasets[name])} rows (x{config.repeats(name)}"
+                f"{', each with a mined negative' if mined_by else ''}) with {type(train_losses[name]).__name__}"
             )
     trainer = SentenceTransformerTrainer(
         model=student,
