@@ -36,7 +36,7 @@ def negatives_path(teacher: str, pair_set: str) -> Path:
 
 
 def mine(
-    anchors: list[str], positives: list[str], anchor_emb: np.ndarray, positive_emb: np.ndarray, max_ratio: float = 0.95
+    anchors: list[str], positives: list[str], anchor_emb: np.ndarray, positive_emb: np.ndarray, max_ratio: float
 ) -> list[int | None]:
     """For each row `i`, the row whose positive is the hardest allowed negative of anchor `i`: the closest positive
     (unit embeddings, cosine) that scores below `max_ratio` times the row's own positive and is no positive of the

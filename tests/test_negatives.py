@@ -40,7 +40,7 @@ def test_a_row_the_teacher_ranks_low_keeps_a_negative_further_down():
     """Row 0's positive scores 0.3, below four other positives: its negative is the best of those under 0.285."""
     scores = [0.3, 0.9, 0.8, 0.7, 0.6, 0.25, 0.1]
     anchors = [f"a{i}" for i in range(len(scores))]
-    chosen = mine(anchors, [f"p{i}" for i in range(len(scores))], along([1.0] * len(scores)), along(scores))
+    chosen = mine(anchors, [f"p{i}" for i in range(len(scores))], along([1.0] * len(scores)), along(scores), 0.95)
     assert chosen[0] == 5
 
 
