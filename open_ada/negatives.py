@@ -24,9 +24,8 @@ from loguru import logger
 
 from open_ada.cli import FromArgs
 from open_ada.data import training_filter
-from open_ada.hardware import native_bf16
 from open_ada.pools import LONG_PAIR_SETS, PAIR_SETS, build
-from open_ada.teacher import cache_dir, load_teacher
+from open_ada.teacher import cache_dir, load_teacher, teacher_encode
 
 MINABLE = tuple(name for name in PAIR_SETS if name not in LONG_PAIR_SETS and name != "nli")  # nli has its own
 
@@ -64,14 +63,6 @@ def mine(
     return chosen
 
 
-@torch.inference_mode()
-def embed(model, texts: list[str], batch_size: int) -> np.ndarray:
-    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16()):
-        return model.encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=True, convert_to_numpy=True
-        ).astype(np.float32)
-
-
 def mine_pair_set(config: MineConfig) -> Path:
     """Mines `config.pair_set`'s first `max_rows` rows (`open_ada.pools.build` shuffles across sources, so a prefix
     mixes them) and writes the triplets to the cache; returns its path."""
@@ -83,7 +74,8 @@ def mine_pair_set(config: MineConfig) -> Path:
     anchors, positives = [fields[0] for fields, _ in rows], [fields[1] for fields, _ in rows]
     model = load_teacher(config.teacher)
     logger.info(f"{config.pair_set}: embedding {len(rows)} anchors and positives with {config.teacher}")
-    anchor_emb, positive_emb = embed(model, anchors, config.batch_size), embed(model, positives, config.batch_size)
+    anchor_emb = teacher_encode(model, anchors, config.batch_size)
+    positive_emb = teacher_encode(model, positives, config.batch_size)
     chosen = mine(anchors, positives, anchor_emb, positive_emb, config.max_ratio)
     path = negatives_path(config.teacher, config.pair_set)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,16 @@ def load_teacher(name: str):
     return SentenceTransformer(str(teacher_path(name)))
 
 
+def teacher_encode(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """The teacher's unit embeddings of texts within its context, `(len(texts), dim)` float32, under bf16 autocast
+    where the hardware has it natively."""
+    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16()):
+        emb = model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=len(texts) > 2000
+        )
+    return emb.astype(np.float32)
+
+
 @torch.inference_mode()
 def chunk_mean_encode(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
     """The teacher's view of texts longer than its context (its `max_seq_length`, 256 tokens for all-MiniLM-L6-v2):
@@ -112,8 +122,7 @@ def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], ba
         if pool == "long":
             emb = chunk_mean_encode(model, part, batch_size)
         else:
-            with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16()):
-                emb = model.encode(part, batch_size=batch_size, normalize_embeddings=True)
+            emb = teacher_encode(model, part, batch_size)
         np.save(path.with_suffix(".tmp.npy"), emb.astype(np.float16))
         os.replace(path.with_suffix(".tmp.npy"), path)
         logger.info(f"teacher chunk {i + 1}/{n_chunks} done ({min((i + 1) * CHUNK, len(texts))} texts)")
