@@ -16,6 +16,7 @@ import sys
 SUBCOMMANDS = {
     "encode": ("open_ada.encode", "embed texts and print embeddings and pairwise cosine similarities"),
     "evaluate": ("open_ada.evaluate", "STS-B and retrieval scores of models, side by side, in one run"),
+    "compare": ("open_ada.compare", "whether two evaluated models' retrieval scores differ beyond the queries' noise"),
     "train": ("open_ada.train", "train an AdaModel embedding model from a JSON config"),
     "embed-teacher": ("open_ada.teacher", "cache a teacher's embeddings of a distillation text pool"),
     "mine-negatives": ("open_ada.negatives", "mine hard negatives for a contrastive pair set with the teacher"),
@@ -64,6 +65,7 @@ def extra(command: str) -> str:
         "embed-teacher": "train",
         "mine-negatives": "train",
         "evaluate": "train",
+        "compare": "train",
         "serve": "serve",
         "loadtest": "serve",
     }.get(command, "dev")

@@ -66,16 +66,21 @@ def similarities(encode, data: RetrievalSet) -> tuple[np.ndarray, np.ndarray]:
     return scores, gains
 
 
-def retrieval_scores(encode, data: RetrievalSet) -> dict[str, float]:
-    """nDCG@10 and Recall@100 (x100) of cosine-similarity retrieval on one set."""
+def retrieval_scores(encode, data: RetrievalSet) -> dict:
+    """nDCG@10 and Recall@100 (x100) of cosine-similarity retrieval on one set, and each query's nDCG@10
+    (`ndcg@10_by_query`, x100), which `open-ada compare` pairs between two models."""
     scores, gains = similarities(encode, data)
     query_ids = list(data.queries)
-    ndcg = ndcg_score(gains, scores, k=10)
+    ndcg = [ndcg_score(gains[row : row + 1], scores[row : row + 1], k=10) for row in range(len(query_ids))]
     top100 = np.argsort(-scores, axis=-1)[:, :100]
     recalls = [
         np.take(gains[row] > 0, top100[row]).sum() / max((gains[row] > 0).sum(), 1) for row in range(len(query_ids))
     ]
-    return {"ndcg@10": float(ndcg * 100), "recall@100": float(np.mean(recalls) * 100)}
+    return {
+        "ndcg@10": float(np.mean(ndcg) * 100),
+        "recall@100": float(np.mean(recalls) * 100),
+        "ndcg@10_by_query": {q: round(float(v) * 100, 4) for q, v in zip(query_ids, ndcg, strict=True)},
+    }
 
 
 def load_encoder(name: str, batch_size: int = 64):

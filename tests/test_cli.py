@@ -35,6 +35,7 @@ def test_open_ada_still_offers_the_model_classes_on_first_use():
         ("serve", "open_ada.serve", "ServeConfig", {}),
         ("loadtest", "open_ada.loadtest", "LoadtestConfig", {}),
         ("mine-negatives", "open_ada.negatives", "MineConfig", {}),
+        ("compare", "open_ada.compare", "CompareConfig", {"base": "a.json", "candidate": "b.json"}),
     ],
 )
 def test_every_flag_default_is_the_config_default(command, module, config, required):

@@ -44,7 +44,11 @@ def encoder(order):
 def test_perfect_ranking_scores_100(tiny_beir):
     order = [0, 1, 120, *[i for i in range(150) if i not in (0, 1, 120)]]
     scores = retrieval_scores(encoder(order), read_retrieval("toy", tiny_beir))
-    assert scores == {"ndcg@10": pytest.approx(100.0), "recall@100": pytest.approx(100.0)}
+    assert scores == {
+        "ndcg@10": pytest.approx(100.0),
+        "recall@100": pytest.approx(100.0),
+        "ndcg@10_by_query": {"q1": pytest.approx(100.0)},  # the unjudged q2 is not scored
+    }
 
 
 def test_graded_ndcg_and_recall_cutoff(tiny_beir):
@@ -54,6 +58,7 @@ def test_graded_ndcg_and_recall_cutoff(tiny_beir):
     dcg = 1 / np.log2(2) + 3 / np.log2(3)
     ideal = 3 / np.log2(2) + 1 / np.log2(3) + 1 / np.log2(4)
     assert scores["ndcg@10"] == pytest.approx(100 * dcg / ideal)
+    assert scores["ndcg@10_by_query"] == {"q1": pytest.approx(100 * dcg / ideal, abs=1e-4)}
     assert scores["recall@100"] == pytest.approx(100 * 2 / 3)
 
 
