@@ -105,6 +105,10 @@ class TrainConfig:
     bf16: bool | None = None
     matryoshka_dims: list[int] = field(default_factory=lambda: [384, 256, 128, 64])
     matryoshka_weight: float = 10.0  # weight of each truncated width's similarity-matrix loss
+    # weight of the neighbour term of distillation (`neighbour_kl`): the student's ranking of each text's in-batch
+    # neighbours matched to the teacher's; 0 = off. Its temperature sharpens the ranking onto the nearest few.
+    neighbour_weight: float = 0.0
+    neighbour_temperature: float = 0.05
     # bookkeeping
     eval_steps: int = 500  # STS-B dev evaluation every N steps; 0 = none
     save_steps: int = 500
@@ -137,25 +141,51 @@ class TrainConfig:
         return cls(**values)
 
 
+def neighbour_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL divergence from the teacher's to the student's distribution over each text's in-batch neighbours: the
+    softmax of cosine similarity / `temperature` over the other texts of the batch. Retrieval reads which texts are
+    nearest, and a pointwise loss can leave that order loose while the embeddings are close on average.
+
+    Args:
+        student, teacher: `(B, H)` unit-norm embeddings of the same texts.
+    """
+    off_diagonal = ~torch.eye(len(student), dtype=torch.bool, device=student.device)
+    s = (student @ student.T)[off_diagonal].view(len(student), -1) / temperature  # (B, B - 1)
+    t = (teacher @ teacher.T)[off_diagonal].view(len(teacher), -1) / temperature
+    return F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True, reduction="batchmean")
+
+
 class DistillationLoss(nn.Module):
     """Matches a teacher's normalised embeddings at several Matryoshka widths.
 
-    At full width: `hidden * MSE + (1 - cos)` between the student's and teacher's normalised embeddings. At each
-    truncated width `d`: MSE between the student's in-batch cosine-similarity matrix (first `d` values,
-    renormalised) and the teacher's, so truncated embeddings keep the teacher's geometry.
+    At full width: `hidden * MSE + (1 - cos)` between the student's and teacher's normalised embeddings, plus, with
+    `neighbour_weight`, `neighbour_kl` (the teacher's ranking of in-batch neighbours). At each truncated width `d`:
+    MSE between the student's in-batch cosine-similarity matrix (first `d` values, renormalised) and the teacher's,
+    so truncated embeddings keep the teacher's geometry.
     """
 
-    def __init__(self, model, matryoshka_dims: list[int], matryoshka_weight: float):
+    def __init__(
+        self,
+        model,
+        matryoshka_dims: list[int],
+        matryoshka_weight: float,
+        neighbour_weight: float = 0.0,
+        neighbour_temperature: float = 0.05,
+    ):
         super().__init__()
         self.model = model
         self.dims = sorted(matryoshka_dims, reverse=True)
         self.matryoshka_weight = matryoshka_weight
+        self.neighbour_weight = neighbour_weight
+        self.neighbour_temperature = neighbour_temperature
 
     def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
         student = self.model(sentence_features[0])["sentence_embedding"].float()  # (B, H)
         teacher = F.normalize(labels.float(), dim=-1)  # (B, H)
         full = F.normalize(student, dim=-1)
         loss = full.shape[-1] * F.mse_loss(full, teacher) + (1 - (full * teacher).sum(-1)).mean()
+        if self.neighbour_weight:
+            loss = loss + self.neighbour_weight * neighbour_kl(full, teacher, self.neighbour_temperature)
         target = teacher @ teacher.T  # (B, B)
         for dim in self.dims[1:]:
             part = F.normalize(student[:, :dim], dim=-1)
@@ -444,7 +474,13 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         train_datasets[f"distill-{pool}"] = Dataset.from_dict(
             {column: pool_texts, "label": pool_emb.astype(np.float32)}
         )
-    distill_loss = DistillationLoss(student, config.matryoshka_dims, config.matryoshka_weight)
+    distill_loss = DistillationLoss(
+        student,
+        config.matryoshka_dims,
+        config.matryoshka_weight,
+        config.neighbour_weight,
+        config.neighbour_temperature,
+    )
     train_losses = {name: distill_loss for name in train_datasets}
     if config.pair_sets:
         # The guide runs inside the trainer's autocast, like the student: it only ranks in-batch candidates.

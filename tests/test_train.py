@@ -198,3 +198,42 @@ def test_tiny_run_with_the_contrastive_objective_separates_its_pairs(teacher_cac
 
     before, after = margin(tmp_path / "run" / "init"), margin(final)
     assert after > before + 0.3, (before, after)
+
+
+def test_neighbour_kl_is_zero_only_when_the_ranking_matches():
+    import torch
+    import torch.nn.functional as F
+
+    from open_ada.train import neighbour_kl
+
+    generator = torch.Generator().manual_seed(0)
+    teacher = F.normalize(torch.randn(16, 8, generator=generator), dim=-1)
+    assert neighbour_kl(teacher, teacher, 0.05).item() == pytest.approx(0.0, abs=1e-6)
+    assert neighbour_kl(teacher[torch.randperm(16, generator=generator)], teacher, 0.05).item() > 0.1
+
+
+def test_neighbour_kl_teaches_the_teachers_nearest_neighbours():
+    import torch
+    import torch.nn.functional as F
+
+    from open_ada.train import neighbour_kl
+
+    generator = torch.Generator().manual_seed(0)
+    teacher = F.normalize(torch.randn(64, 16, generator=generator), dim=-1)
+    student = torch.randn(64, 16, generator=generator).requires_grad_()
+
+    def nearest(x):
+        sims = x @ x.T
+        return sims.fill_diagonal_(-2.0).argmax(-1)
+
+    def agreement():
+        return (nearest(F.normalize(student.detach(), dim=-1)) == nearest(teacher)).float().mean().item()
+
+    before = agreement()
+    optimizer = torch.optim.Adam([student], lr=0.05)
+    for _ in range(200):
+        optimizer.zero_grad()
+        neighbour_kl(F.normalize(student, dim=-1), teacher, 0.05).backward()
+        optimizer.step()
+    assert before < 0.2
+    assert agreement() > 0.9
