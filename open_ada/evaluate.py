@@ -83,6 +83,11 @@ def retrieval_scores(encode, data: RetrievalSet) -> dict:
     }
 
 
+def headline(scores: dict) -> str:
+    """A retrieval result's averages for the log, without its per-query scores."""
+    return f"nDCG@10 {scores['ndcg@10']:.2f}, Recall@100 {scores['recall@100']:.2f}"
+
+
 def load_encoder(name: str, batch_size: int = 64):
     """A function texts -> (N, dim) float32 array, from sentence-transformers; and the model's parameter count."""
     import torch
@@ -215,10 +220,10 @@ def evaluate(
         logger.info(f"{name}: STS-B test, first {dim} dimensions: {score:.2f}")
     for set_name in (retrieval_set_names() if sets is None else sets) if "retrieval" in suites else ():
         result["retrieval"][set_name] = retrieval_scores(encode, read_retrieval(set_name))
-        logger.info(f"{name}: {set_name} {result['retrieval'][set_name]}")
+        logger.info(f"{name}: {set_name} {headline(result['retrieval'][set_name])}")
     for task in (OOD_TASKS if ood is None else ood) if "ood" in suites else ():
         result["ood"][task] = retrieval_scores(encode, read_ood_task(task))
-        logger.info(f"{name}: out-of-domain {task} {result['ood'][task]}")
+        logger.info(f"{name}: out-of-domain {task} {headline(result['ood'][task])}")
     if "long" in suites:
         result["long"] = evaluate_long(name, long_lengths, long_docs)
     result["seconds"] = round(time.time() - start, 1)
