@@ -91,9 +91,10 @@ def per_query(result: dict, path: str) -> dict[str, dict[str, float]]:
 
 
 def paired_difference(
-    name: str, base: dict[str, float], candidate: dict[str, float], confidence: float, resamples: int, seed: int
+    name: str, base: dict[str, float], candidate: dict[str, float], config: CompareConfig
 ) -> Difference:
-    """The paired comparison of two models' per-query scores on one set; both must score the same queries."""
+    """The paired comparison of two models' per-query scores on one set, with `config`'s bootstrap; both must score
+    the same queries."""
     if set(base) != set(candidate):
         raise ValueError(
             f"{name}: the two results score different queries ({len(base)} and {len(candidate)}, "
@@ -109,10 +110,10 @@ def paired_difference(
         interval = bootstrap(
             (diff,),
             np.mean,
-            confidence_level=confidence,
-            n_resamples=resamples,
+            confidence_level=config.confidence,
+            n_resamples=config.resamples,
             method="percentile",
-            rng=np.random.default_rng(seed),
+            rng=np.random.default_rng(config.seed),
         ).confidence_interval
         low, high = float(interval.low), float(interval.high)
     return Difference(
@@ -129,10 +130,7 @@ def compare(config: CompareConfig) -> list[Difference]:
         raise ValueError(
             f"{config.base} scores {sorted(base)} and {config.candidate} scores {sorted(candidate)}: no set in common"
         )
-    return [
-        paired_difference(name, base[name], candidate[name], config.confidence, config.resamples, config.seed)
-        for name in shared
-    ]
+    return [paired_difference(name, base[name], candidate[name], config) for name in shared]
 
 
 def markdown_table(differences: list[Difference], base: str, candidate: str, confidence: float) -> str:
