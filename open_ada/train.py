@@ -159,25 +159,18 @@ class DistillationLoss(nn.Module):
     """Matches a teacher's normalised embeddings at several Matryoshka widths.
 
     At full width: `hidden * MSE + (1 - cos)` between the student's and teacher's normalised embeddings, plus, with
-    `neighbour_weight`, `neighbour_kl` (the teacher's ranking of in-batch neighbours). At each truncated width `d`:
-    MSE between the student's in-batch cosine-similarity matrix (first `d` values, renormalised) and the teacher's,
-    so truncated embeddings keep the teacher's geometry.
+    the config's `neighbour_weight`, `neighbour_kl` (the teacher's ranking of in-batch neighbours). At each truncated
+    width `d` of `matryoshka_dims`: MSE between the student's in-batch cosine-similarity matrix (first `d` values,
+    renormalised) and the teacher's, so truncated embeddings keep the teacher's geometry.
     """
 
-    def __init__(
-        self,
-        model,
-        matryoshka_dims: list[int],
-        matryoshka_weight: float,
-        neighbour_weight: float = 0.0,
-        neighbour_temperature: float = 0.05,
-    ):
+    def __init__(self, model, config: TrainConfig):
         super().__init__()
         self.model = model
-        self.dims = sorted(matryoshka_dims, reverse=True)
-        self.matryoshka_weight = matryoshka_weight
-        self.neighbour_weight = neighbour_weight
-        self.neighbour_temperature = neighbour_temperature
+        self.dims = sorted(config.matryoshka_dims, reverse=True)
+        self.matryoshka_weight = config.matryoshka_weight
+        self.neighbour_weight = config.neighbour_weight
+        self.neighbour_temperature = config.neighbour_temperature
 
     def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
         student = self.model(sentence_features[0])["sentence_embedding"].float()  # (B, H)
@@ -474,13 +467,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         train_datasets[f"distill-{pool}"] = Dataset.from_dict(
             {column: pool_texts, "label": pool_emb.astype(np.float32)}
         )
-    distill_loss = DistillationLoss(
-        student,
-        config.matryoshka_dims,
-        config.matryoshka_weight,
-        config.neighbour_weight,
-        config.neighbour_temperature,
-    )
+    distill_loss = DistillationLoss(student, config)
     train_losses = {name: distill_loss for name in train_datasets}
     if config.pair_sets:
         # The guide runs inside the trainer's autocast, like the student: it only ranks in-batch candidates.
