@@ -36,11 +36,14 @@ def test_open_ada_still_offers_the_model_classes_on_first_use():
         ("loadtest", "open_ada.loadtest", "LoadtestConfig", {}),
         ("mine-negatives", "open_ada.negatives", "MineConfig", {}),
         ("compare", "open_ada.compare", "CompareConfig", {"base": "a.json", "candidate": "b.json"}),
+        ("interpolate", "open_ada.interpolate", "InterpolateConfig", {"start": "a", "tuned": "b", "output": "c"}),
     ],
 )
 def test_every_flag_default_is_the_config_default(command, module, config, required):
     import importlib
 
     cls = getattr(importlib.import_module(module), config)
-    args = build_parser(command).parse_args([command, *required.values()])
+    # required settings are positionals, except `output`, which is a flag
+    argv = [f"--{k}={v}" if k == "output" else v for k, v in required.items()]
+    args = build_parser(command).parse_args([command, *argv])
     assert cls.from_args(args) == cls(**required)
