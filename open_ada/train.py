@@ -10,8 +10,9 @@ Two objectives, each batch drawn from one data set, data sets sampled in proport
 - contrastive: in-batch contrastive training on labelled (question, answer) pairs and (premise, entailed,
   contradicted) triplets (`open_ada.pools.PAIR_SETS`) with sentence-transformers' `CachedGISTEmbedLoss`, the teacher
   as guide: an in-batch negative that the teacher finds at least as similar to the anchor as its positive is not
-  used as a negative (it is likely a second right answer); (name, definition) pairs of WordNet nouns and (title,
-  lead paragraphs) of news articles the same way. A pair set named in `hard_negatives` trains on triplets instead,
+  used as a negative (it is likely a second right answer); with `ranking_weight`, the student's ranking of each
+  anchor's in-batch candidates is also matched to the teacher's (`RankedGISTLoss`); (name, definition) pairs of
+  WordNet nouns and (title, lead paragraphs) of news articles the same way. A pair set named in `hard_negatives` trains on triplets instead,
   with a near miss the teacher mined as each row's negative (`open_ada.negatives`);
   (title, news digest) pairs of 1k-8k-token documents (`LONG_PAIR_SETS`) with plain in-batch negatives
   (`MultipleNegativesRankingLoss`), in token-bounded batches like the `long` pool.
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 from loguru import logger
 from sentence_transformers import DefaultBatchSampler
 from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+from sentence_transformers.sentence_transformer.losses import CachedGISTEmbedLoss
 from torch import nn
 from transformers import PreTrainedTokenizerFast, TrainerCallback, set_seed
 
@@ -109,6 +111,10 @@ class TrainConfig:
     # neighbours matched to the teacher's; 0 = off. Its temperature sharpens the ranking onto the nearest few.
     neighbour_weight: float = 0.0
     neighbour_temperature: float = 0.05
+    # weight of the ranking term of the contrastive loss (`RankedGISTLoss`): each anchor's ranking of its in-batch
+    # candidates matched to the teacher's; 0 = off (plain CachedGISTEmbedLoss)
+    ranking_weight: float = 0.0
+    ranking_temperature: float = 0.05
     # bookkeeping
     eval_steps: int = 500  # STS-B dev evaluation every N steps; 0 = none
     save_steps: int = 500
@@ -141,18 +147,57 @@ class TrainConfig:
         return cls(**values)
 
 
+def ranking_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL divergence from the teacher's to the student's ranking: the softmax of each row of a `(B, N)` similarity
+    matrix / `temperature`, averaged over the B rows."""
+    return F.kl_div(
+        F.log_softmax(student / temperature, -1),
+        F.log_softmax(teacher / temperature, -1),
+        log_target=True,
+        reduction="batchmean",
+    )
+
+
 def neighbour_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """KL divergence from the teacher's to the student's distribution over each text's in-batch neighbours: the
-    softmax of cosine similarity / `temperature` over the other texts of the batch. Retrieval reads which texts are
-    nearest, and a pointwise loss can leave that order loose while the embeddings are close on average.
+    """`ranking_kl` of each text's in-batch neighbours: the cosine similarity to the other texts of the batch.
+    Retrieval reads which texts are nearest, and a pointwise loss can leave that order loose while the embeddings are
+    close on average.
 
     Args:
         student, teacher: `(B, H)` unit-norm embeddings of the same texts.
     """
     off_diagonal = ~torch.eye(len(student), dtype=torch.bool, device=student.device)
-    s = (student @ student.T)[off_diagonal].view(len(student), -1) / temperature  # (B, B - 1)
-    t = (teacher @ teacher.T)[off_diagonal].view(len(teacher), -1) / temperature
-    return F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True, reduction="batchmean")
+    s = (student @ student.T)[off_diagonal].view(len(student), -1)  # (B, B - 1)
+    t = (teacher @ teacher.T)[off_diagonal].view(len(teacher), -1)
+    return ranking_kl(s, t, temperature)
+
+
+class RankedGISTLoss(CachedGISTEmbedLoss):
+    """sentence-transformers' `CachedGISTEmbedLoss` plus, with the config's `ranking_weight`, the teacher's ranking of
+    each anchor's in-batch candidates.
+
+    GIST uses its guide (the teacher) only to drop likely false negatives: the positive is the one target and every
+    other candidate counts the same. The ranking term (`ranking_kl` over anchor x candidate cosine similarities,
+    positives and negatives of the whole batch) also teaches which wrong candidates are nearly right, which is what
+    retrieval ranks by. It joins GradCache like the GIST term: both backpropagate to the cached embeddings.
+    """
+
+    def __init__(self, model, guide, config: TrainConfig):
+        super().__init__(model, guide, temperature=config.gist_temperature, mini_batch_size=config.gist_mini_batch)
+        self.ranking_weight = config.ranking_weight
+        self.ranking_temperature = config.ranking_temperature
+
+    def calculate_loss(self, reps, reps_guided, *, with_backward: bool = False) -> torch.Tensor:
+        loss = super().calculate_loss(reps, reps_guided, with_backward=with_backward)
+        if not self.ranking_weight:
+            return loss
+        student = self.sim_matrix(torch.cat(reps[0]), torch.cat([r for rs in reps[1:] for r in rs]))
+        teacher = self.sim_matrix(torch.cat(reps_guided[0]), torch.cat([r for rs in reps_guided[1:] for r in rs]))
+        term = self.ranking_weight * ranking_kl(student, teacher, self.ranking_temperature)
+        if with_backward:  # GradCache: gradients to the cached embeddings now, the loss value only
+            term.backward()
+            term = term.detach()
+        return loss + term
 
 
 class DistillationLoss(nn.Module):
@@ -377,7 +422,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
-    from sentence_transformers.sentence_transformer.losses import CachedGISTEmbedLoss, MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.training_args import (
         MultiDatasetBatchSamplers,
         SentenceTransformerTrainingArguments,
@@ -473,16 +518,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         # The guide runs inside the trainer's autocast, like the student: it only ranks in-batch candidates.
         # GradCache: the whole batch's in-batch negatives, in memory for `gist_mini_batch` texts at a time.
         guided = [name for name in config.pair_sets if name not in LONG_PAIR_SETS]
-        gist_loss = (
-            CachedGISTEmbedLoss(
-                student,
-                load_teacher(config.teacher),
-                temperature=config.gist_temperature,
-                mini_batch_size=config.gist_mini_batch,
-            )
-            if guided
-            else None
-        )
+        gist_loss = RankedGISTLoss(student, load_teacher(config.teacher), config) if guided else None
         # The teacher reads 256 tokens of a long document: as a guide it would misjudge long positives, so long pair
         # sets train with plain in-batch negatives (few documents share a topic).
         long_loss = MultipleNegativesRankingLoss(student, scale=1 / config.gist_temperature)
