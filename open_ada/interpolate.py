@@ -1,7 +1,8 @@
 """`open-ada interpolate`: the weight midpoint (or any mix) of a model and its fine-tuned descendant, WiSE-FT style.
 
 `(1 - alpha) * start + alpha * tuned` for every tensor, written as a copy of the tuned folder (config, tokenizer,
-code, sentence-transformers files) with the mixed weights in float32. The last step of the shipped recipe
+code, sentence-transformers files) with the mixed weights in float32; the tuned model's evaluation results and model
+card stay behind, as they describe that model, not the mix. The last step of the shipped recipe
 (`configs/open-ada-small.card.md`): fine-tuning on a new mix of data, then keeping half of the model it started from.
 
 open-ada interpolate models/open-ada-small runs/open-ada-small-trained/final --alpha 0.5 \
@@ -25,6 +26,9 @@ from open_ada.cli import FromArgs
 
 WEIGHTS = "model.safetensors"
 POSITIONS = "embed_positions.weight"  # the one tensor a tuned model may have more rows of (a long-context stage)
+# files of a model folder that describe that model, not a mix of it: `open-ada evaluate`'s results kept next to it
+# and a shipped folder's model card
+DESCRIBES_THE_MODEL = ("eval*.json", "eval*.md", "README.md")
 
 
 @dataclass
@@ -65,7 +69,7 @@ def _token_ids(folder: Path) -> dict:
 
 
 def interpolate(start: Path, tuned: Path, output: Path, alpha: float = InterpolateConfig.alpha) -> Path:
-    """Writes `(1 - alpha) * start + alpha * tuned` to `output` (a copy of `tuned`'s folder) and returns it."""
+    """Writes `(1 - alpha) * start + alpha * tuned` to `output` (a copy of `tuned`'s model files) and returns it."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha is the tuned model's weight and must be in [0, 1], got {alpha}")
     for folder in (start, tuned):
@@ -78,7 +82,7 @@ def interpolate(start: Path, tuned: Path, output: Path, alpha: float = Interpola
         mixed[k][: len(tensor)] = (1 - alpha) * tensor.float() + alpha * mixed[k][: len(tensor)]
     if output.exists():
         shutil.rmtree(output)
-    shutil.copytree(tuned, output)
+    shutil.copytree(tuned, output, ignore=shutil.ignore_patterns(*DESCRIBES_THE_MODEL))
     save_file(mixed, output / WEIGHTS, metadata={"format": "pt"})
     logger.info(f"{output}: {1 - alpha:g} x {start} + {alpha:g} x {tuned}")
     return output

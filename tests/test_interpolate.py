@@ -72,3 +72,14 @@ def test_models_that_cannot_be_mixed_are_refused_with_the_reason(pair, tmp_path,
     with pytest.raises(ValueError, match="has no model.safetensors"):
         interpolate(tmp_path, tuned, tmp_path / "mix")
     assert not (tmp_path / "mix").exists()  # nothing written for a refused mix
+
+
+def test_the_mix_leaves_the_tuned_models_results_and_card_behind(pair, tmp_path):
+    """An evaluation kept next to the tuned model, or a shipped folder's card, describes that model: a copy in the mix
+    would report numbers the mix never scored."""
+    (start, _), (tuned, _) = pair
+    for name in ("eval.json", "eval.md", "README.md"):
+        (tuned / name).write_text("the tuned model's")
+    output = interpolate(start, tuned, tmp_path / "mix")
+    assert not {"eval.json", "eval.md", "README.md"} & {p.name for p in output.iterdir()}
+    assert (output / "tokenizer.json").read_text() == (tuned / "tokenizer.json").read_text()
