@@ -12,8 +12,8 @@ Two objectives, each batch drawn from one data set, data sets sampled in proport
   as guide: an in-batch negative that the teacher finds at least as similar to the anchor as its positive is not
   used as a negative (it is likely a second right answer); with `ranking_weight`, the student's ranking of each
   anchor's in-batch candidates is also matched to the teacher's (`RankedGISTLoss`); (name, definition) pairs of
-  WordNet nouns and (title, lead paragraphs) of news articles the same way. A pair set named in `hard_negatives` trains on triplets instead,
-  with a near miss the teacher mined as each row's negative (`open_ada.negatives`);
+  WordNet nouns and (title, lead paragraphs) of news articles the same way. A pair set named in `hard_negatives`
+  trains on triplets instead, with a near miss the teacher mined as each row's negative (`open_ada.negatives`);
   (title, news digest) pairs of 1k-8k-token documents (`LONG_PAIR_SETS`) with plain in-batch negatives
   (`MultipleNegativesRankingLoss`), in token-bounded batches like the `long` pool.
 
