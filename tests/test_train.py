@@ -244,13 +244,6 @@ def test_neighbour_kl_teaches_the_teachers_nearest_neighbours():
     assert agreement() > 0.9
 
 
-@pytest.fixture(scope="module")
-def teacher_model():
-    from open_ada.teacher import load_teacher
-
-    return load_teacher("all-MiniLM-L6-v2")
-
-
 def ranked_gist_inputs(seed: int, rows: int = 12, chunks: int = 3):
     """GradCache's inputs to `calculate_loss`: student and guide embeddings of anchors and positives, each column a
     list of mini-batches; the student's are leaves that collect gradients."""
