@@ -430,8 +430,8 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
 
     if config.init_model and not (Path(config.init_model) / "config.json").is_file():
         raise ValueError(
-            f"init_model {config.init_model!r} is not a model folder: train the stage it continues first "
-            "(e.g. configs/open-ada-small.json before configs/open-ada-small-stage2.json), or fix the path"
+            f"init_model {config.init_model!r} is not a model folder (no config.json): train or interpolate the "
+            "model it continues first (the model card lists the stages in order), or fix the path"
         )
     if config.bf16 is None:
         config = replace(config, bf16=native_bf16())  # the recorded config says what was used
