@@ -83,6 +83,10 @@ class TrainConfig:
     teacher: str = "all-MiniLM-L6-v2"
     distill_pools: list[str] = field(default_factory=lambda: ["sentences", "pairs", "text", "passages", "queries"])
     max_distill_texts: int | None = None  # first N texts of each pool's cache (None: all cached)
+    # {pool: n}: that pool's texts n times over, so its share of the batches grows n-fold; pools not named: once.
+    # Batches come from one dataset at a time in proportion to its size, so a small pool (paragraph-length
+    # `passages`: ~2% of the rows) is otherwise seen in only a few batches of a short stage.
+    distill_repeats: dict[str, int] = field(default_factory=dict)
     pair_sets: list[str] = field(default_factory=lambda: ["qa", "nli"])  # contrastive data; [] = distillation only
     # pair sets are small next to the pools: repeated, they are ~15-20% of the batches; one number for every set, or
     # {set: repeats} naming each set of pair_sets (a set's share of the batches is its rows times its repeats)
@@ -126,6 +130,13 @@ class TrainConfig:
             raise ValueError(
                 f"pair_repeats names {sorted(self.pair_repeats)}: as a mapping it must name each pair set of "
                 f"pair_sets {sorted(self.pair_sets)} and no other; or give one number for all"
+            )
+        if not set(self.distill_repeats) <= set(self.distill_pools) or not all(
+            isinstance(n, int) and n >= 1 for n in self.distill_repeats.values()
+        ):
+            raise ValueError(
+                f"distill_repeats {self.distill_repeats}: each key must be a pool of distill_pools "
+                f"{sorted(self.distill_pools)} and each value a whole number of repeats >= 1"
             )
         if not set(self.hard_negatives) <= set(self.pair_sets) & set(MINABLE):
             raise ValueError(
@@ -509,9 +520,12 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         if pool == "long":
             keep = fitting(pool_texts, student.tokenizer, config.max_seq_length, "long pool")
             pool_texts, pool_emb = [pool_texts[i] for i in keep], pool_emb[keep]
+        repeats = config.distill_repeats.get(pool, 1)
         train_datasets[f"distill-{pool}"] = Dataset.from_dict(
-            {column: pool_texts, "label": pool_emb.astype(np.float32)}
+            {column: list(pool_texts) * repeats, "label": np.tile(pool_emb.astype(np.float32), (repeats, 1))}
         )
+        if repeats > 1:
+            logger.info(f"distillation pool {pool!r} repeated {repeats} times: {len(pool_texts) * repeats} rows")
     distill_loss = DistillationLoss(student, config)
     train_losses = {name: distill_loss for name in train_datasets}
     if config.pair_sets:

@@ -170,6 +170,42 @@ def test_pair_repeats_as_a_mapping_name_each_pair_set():
         TrainConfig(pair_sets=["qa"], pair_repeats={"qa": 1, "nli": 2})  # nli is not trained on
 
 
+def test_distill_repeats_name_distillation_pools():
+    from open_ada.train import TrainConfig
+
+    assert TrainConfig(distill_repeats={"passages": 8}).distill_repeats == {"passages": 8}
+    with pytest.raises(ValueError, match=r"distill_repeats \{'long': 2\}.*a pool of distill_pools"):
+        TrainConfig(distill_repeats={"long": 2})  # not a pool of the default distill_pools
+    with pytest.raises(ValueError, match=r"whole number of repeats >= 1"):
+        TrainConfig(distill_repeats={"passages": 0})
+
+
+def test_distill_repeats_give_the_trainer_each_text_n_times_with_its_own_label(teacher_cache, tmp_path, monkeypatch):
+    """The trainer's `distill-sentences` dataset holds the pool three times over, each row still labelled with that
+    text's teacher embedding (from the cache, not from the code under test)."""
+    import sentence_transformers
+
+    from open_ada.train import TrainConfig, train
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def trainer(**kwargs):
+        seen.update(kwargs["train_dataset"])
+        raise Stop
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformerTrainer", trainer)
+    config = TrainConfig(**TINY, distill_repeats={"sentences": 3}, output_dir=str(tmp_path / "run"), max_steps=1)
+    with pytest.raises(Stop):
+        train(config, resume=False)
+    texts, emb = teacher.load_cache("all-MiniLM-L6-v2", "sentences")
+    rows = seen["distill-sentences"]
+    assert rows["sentence"] == texts * 3
+    np.testing.assert_allclose(np.asarray(rows["label"])[2 * len(texts) :], emb, atol=1e-6)
+
+
 @pytest.mark.parametrize("ranking_weight", [0.0, 1.0])
 def test_tiny_run_with_the_contrastive_objective_separates_its_pairs(
     teacher_cache, tmp_path, monkeypatch, ranking_weight
