@@ -75,11 +75,12 @@ def test_models_that_cannot_be_mixed_are_refused_with_the_reason(pair, tmp_path,
 
 
 def test_the_mix_leaves_the_tuned_models_results_and_card_behind(pair, tmp_path):
-    """An evaluation kept next to the tuned model, or a shipped folder's card, describes that model: a copy in the mix
-    would report numbers the mix never scored."""
+    """An evaluation or comparison kept next to the tuned model, or a shipped folder's card, describes that model: a
+    copy in the mix would report numbers the mix never scored."""
     (start, _), (tuned, _) = pair
-    for name in ("eval.json", "eval.md", "README.md"):
+    described = {"eval.json", "eval.md", "compare-v12.md", "README.md"}
+    for name in described:
         (tuned / name).write_text("the tuned model's")
     output = interpolate(start, tuned, tmp_path / "mix")
-    assert not {"eval.json", "eval.md", "README.md"} & {p.name for p in output.iterdir()}
+    assert not described & {p.name for p in output.iterdir()}
     assert (output / "tokenizer.json").read_text() == (tuned / "tokenizer.json").read_text()
