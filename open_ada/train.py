@@ -522,7 +522,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
             pool_texts, pool_emb = [pool_texts[i] for i in keep], pool_emb[keep]
         repeats = config.distill_repeats.get(pool, 1)
         train_datasets[f"distill-{pool}"] = Dataset.from_dict(
-            {column: list(pool_texts) * repeats, "label": np.tile(pool_emb.astype(np.float32), (repeats, 1))}
+            {column: pool_texts * repeats, "label": np.tile(pool_emb.astype(np.float32), (repeats, 1))}
         )
         if repeats > 1:
             logger.info(f"distillation pool {pool!r} repeated {repeats} times: {len(pool_texts) * repeats} rows")
