@@ -81,6 +81,10 @@ class TrainConfig:
     extend_positions: int | None = None
     # data
     teacher: str = "all-MiniLM-L6-v2"
+    # the model that judges the contrastive loss's in-batch candidates (GIST's false-negative filter and the ranking
+    # term): a PyPI teacher name or a sentence-transformers folder of any width, since only its similarities are
+    # used; None: the teacher
+    guide: str | None = None
     distill_pools: list[str] = field(default_factory=lambda: ["sentences", "pairs", "text", "passages", "queries"])
     max_distill_texts: int | None = None  # first N texts of each pool's cache (None: all cached)
     # {pool: n}: that pool's texts n times over, so its share of the batches grows n-fold; pools not named: once.
@@ -532,7 +536,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         # The guide runs inside the trainer's autocast, like the student: it only ranks in-batch candidates.
         # GradCache: the whole batch's in-batch negatives, in memory for `gist_mini_batch` texts at a time.
         guided = [name for name in config.pair_sets if name not in LONG_PAIR_SETS]
-        gist_loss = RankedGISTLoss(student, load_teacher(config.teacher), config) if guided else None
+        gist_loss = RankedGISTLoss(student, load_teacher(config.guide or config.teacher), config) if guided else None
         # The teacher reads 256 tokens of a long document: as a guide it would misjudge long positives, so long pair
         # sets train with plain in-batch negatives (few documents share a topic).
         long_loss = MultipleNegativesRankingLoss(student, scale=1 / config.gist_temperature)
@@ -546,6 +550,8 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
                 f"pair set {name!r}: {len(train_datasets[name])} rows (x{config.repeats(name)}"
                 f"{', each with a mined negative' if mined_by else ''}) with {type(train_losses[name]).__name__}"
             )
+        if guided:
+            logger.info(f"guide of the contrastive loss: {config.guide or config.teacher}")
     trainer = SentenceTransformerTrainer(
         model=student,
         args=args,

@@ -206,6 +206,41 @@ def test_distill_repeats_give_the_trainer_each_text_n_times_with_its_own_label(t
     np.testing.assert_allclose(np.asarray(rows["label"])[2 * len(texts) :], emb, atol=1e-6)
 
 
+@pytest.mark.parametrize("guide_layers", [None, 1])
+def test_guide_judges_the_contrastive_candidates(teacher_cache, tmp_path, monkeypatch, guide_layers):
+    """The contrastive loss ranks in-batch candidates with the teacher (6 layers), or with the model folder named as
+    `guide` (here a one-layer copy of the teacher)."""
+    import sentence_transformers
+
+    import open_ada.train
+    from open_ada.pools import build
+    from open_ada.train import TrainConfig, train
+
+    guide = None
+    if guide_layers:
+        model = teacher.load_teacher("all-MiniLM-L6-v2")
+        model[0].auto_model.encoder.layer = model[0].auto_model.encoder.layer[:guide_layers]
+        model[0].auto_model.config.num_hidden_layers = guide_layers
+        guide = str(tmp_path / "guide")
+        model.save(guide)
+    rows = build("qa")[:48]
+    monkeypatch.setattr(open_ada.train, "build", lambda name: rows)
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def trainer(**kwargs):
+        seen.update(kwargs["loss"])
+        raise Stop
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformerTrainer", trainer)
+    config = TrainConfig(**{**TINY, "pair_sets": ["qa"]}, guide=guide, output_dir=str(tmp_path / "run"), max_steps=1)
+    with pytest.raises(Stop):
+        train(config, resume=False)
+    assert len(seen["qa"].guide[0].auto_model.encoder.layer) == (guide_layers or 6)
+
+
 @pytest.mark.parametrize("ranking_weight", [0.0, 1.0])
 def test_tiny_run_with_the_contrastive_objective_separates_its_pairs(
     teacher_cache, tmp_path, monkeypatch, ranking_weight
