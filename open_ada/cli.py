@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "embed-teacher": ("open_ada.teacher", "cache a teacher's embeddings of a distillation text pool"),
     "mine-negatives": ("open_ada.negatives", "mine hard negatives for a contrastive pair set with the teacher"),
     "interpolate": ("open_ada.interpolate", "mix the weights of a model and its fine-tuned descendant (WiSE-FT)"),
+    "soup": ("open_ada.soup", "average the weights of sibling fine-tunes (a uniform model soup)"),
     "bench": ("open_ada.bench", "throughput and memory of encode vs plain forward, GemmaModel and MiniLM"),
     "serve": ("open_ada.serve", "serve an OpenAI-compatible /v1/embeddings API"),
     "loadtest": ("open_ada.loadtest", "concurrent load against a running server, compared with offline encode"),

@@ -68,24 +68,36 @@ def _token_ids(folder: Path) -> dict:
     return {k: v for k, v in spec.items() if k not in ("truncation", "padding")}
 
 
+def mix(folders: list[Path], weights: list[float], output: Path) -> Path:
+    """Writes `sum(weight * model)` over the model folders to `output`, a copy of the last folder's model files, and
+    returns it. The last folder may have more position rows than the others (a grown model): a folder without a row
+    counts the last folder's row in its place."""
+    for folder in folders:
+        if not (folder / WEIGHTS).is_file():
+            raise ValueError(f"{folder} is not a model folder: it has no {WEIGHTS}")
+    models = [load_file(folder / WEIGHTS) for folder in folders]
+    last = models[-1]
+    for folder, model in zip(folders[:-1], models[:-1], strict=True):
+        _check_compatible(folder, folders[-1], model, last)
+
+    def mean(key: str) -> torch.Tensor:
+        rows = [torch.cat([m[key].float(), last[key][len(m[key]) :].float()]) for m in models]
+        return sum(w * r for w, r in zip(weights, rows, strict=True))
+
+    mixed = {key: mean(key) for key in last}
+    if output.exists():
+        shutil.rmtree(output)
+    shutil.copytree(folders[-1], output, ignore=shutil.ignore_patterns(*DESCRIBES_THE_MODEL))
+    save_file(mixed, output / WEIGHTS, metadata={"format": "pt"})
+    logger.info(f"{output}: " + " + ".join(f"{w:g} x {f}" for w, f in zip(weights, folders, strict=True)))
+    return output
+
+
 def interpolate(start: Path, tuned: Path, output: Path, alpha: float = InterpolateConfig.alpha) -> Path:
     """Writes `(1 - alpha) * start + alpha * tuned` to `output` (a copy of `tuned`'s model files) and returns it."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha is the tuned model's weight and must be in [0, 1], got {alpha}")
-    for folder in (start, tuned):
-        if not (folder / WEIGHTS).is_file():
-            raise ValueError(f"{folder} is not a model folder: it has no {WEIGHTS}")
-    a, b = load_file(start / WEIGHTS), load_file(tuned / WEIGHTS)
-    _check_compatible(start, tuned, a, b)
-    mixed = {k: b[k].float().clone() for k in b}
-    for k, tensor in a.items():  # a grown position table keeps the tuned rows the start model has no counterpart for
-        mixed[k][: len(tensor)] = (1 - alpha) * tensor.float() + alpha * mixed[k][: len(tensor)]
-    if output.exists():
-        shutil.rmtree(output)
-    shutil.copytree(tuned, output, ignore=shutil.ignore_patterns(*DESCRIBES_THE_MODEL))
-    save_file(mixed, output / WEIGHTS, metadata={"format": "pt"})
-    logger.info(f"{output}: {1 - alpha:g} x {start} + {alpha:g} x {tuned}")
-    return output
+    return mix([start, tuned], [1 - alpha, alpha], output)
 
 
 def main(args) -> None:

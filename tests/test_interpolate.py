@@ -1,5 +1,6 @@
 """`open-ada interpolate` (`open_ada/interpolate.py`): the weight mix of a model and its fine-tuned descendant, the
-last step of the shipped recipe, on tiny saved folders."""
+last step of the shipped recipe, and `open-ada soup` (`open_ada/soup.py`), the mean of sibling fine-tunes, on tiny
+saved folders."""
 
 import json
 
@@ -13,6 +14,7 @@ from modeling_ada import AdaModel
 from open_ada.cli import main as cli
 from open_ada.folder import save_model_folder
 from open_ada.interpolate import interpolate
+from open_ada.soup import soup
 
 
 def saved(tmp_path, tokenizer, name: str, seed: int, **config) -> tuple:
@@ -84,3 +86,22 @@ def test_the_mix_leaves_the_tuned_models_results_and_card_behind(pair, tmp_path)
     output = interpolate(start, tuned, tmp_path / "mix")
     assert not described & {p.name for p in output.iterdir()}
     assert (output / "tokenizer.json").read_text() == (tuned / "tokenizer.json").read_text()
+
+
+def test_the_soup_is_the_mean_of_its_models_from_the_command_line(tmp_path, tokenizer):
+    siblings = [saved(tmp_path, tokenizer, f"seed{seed}", seed) for seed in (1, 2, 3)]
+    output = tmp_path / "soup"
+    assert cli(["soup", *(str(folder) for folder, _ in siblings), "--output", str(output)]) == 0
+    model = AutoModel.from_pretrained(output, trust_remote_code=True)
+    for k, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, sum(weights[k] for _, weights in siblings) / 3)
+
+
+def test_a_soup_of_fewer_than_two_or_of_unlike_models_is_refused(pair, tmp_path, tokenizer):
+    (start, _), (tuned, _) = pair
+    with pytest.raises(ValueError, match="two or more model folders, got 1"):
+        soup([start], tmp_path / "soup")
+    wider, _ = saved(tmp_path, tokenizer, "wider", 2, intermediate_size=128)
+    with pytest.raises(ValueError, match="do not hold the same tensors"):
+        soup([start, tuned, wider], tmp_path / "soup")
+    assert not (tmp_path / "soup").exists()
