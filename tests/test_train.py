@@ -49,6 +49,26 @@ def teacher_cache(tmp_path_factory):
     teacher.CACHE_ROOT = old
 
 
+class TrainerNotBuilt(Exception):
+    pass
+
+
+@pytest.fixture
+def trainer_kwargs(monkeypatch):
+    """What `train` hands sentence-transformers' trainer (datasets, losses...), recorded in place of building it:
+    `train` then raises `TrainerNotBuilt`."""
+    import sentence_transformers
+
+    seen = {}
+
+    def trainer(**kwargs):
+        seen.update(kwargs)
+        raise TrainerNotBuilt
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformerTrainer", trainer)
+    return seen
+
+
 def test_training_drops_cached_texts_that_the_filter_refuses(teacher_cache):
     """A cache written before the denylist listed a text (here an STS-B test sentence) does not train on it."""
     from open_ada.train import allowed_cache
@@ -180,38 +200,26 @@ def test_distill_repeats_name_distillation_pools():
         TrainConfig(distill_repeats={"passages": 0})
 
 
-def test_distill_repeats_give_the_trainer_each_text_n_times_with_its_own_label(teacher_cache, tmp_path, monkeypatch):
+def test_distill_repeats_give_the_trainer_each_text_n_times_with_its_own_label(
+    teacher_cache, tmp_path, trainer_kwargs
+):
     """The trainer's `distill-sentences` dataset holds the pool three times over, each row still labelled with that
     text's teacher embedding (from the cache, not from the code under test)."""
-    import sentence_transformers
-
     from open_ada.train import TrainConfig, train
 
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def trainer(**kwargs):
-        seen.update(kwargs["train_dataset"])
-        raise Stop
-
-    monkeypatch.setattr(sentence_transformers, "SentenceTransformerTrainer", trainer)
     config = TrainConfig(**TINY, distill_repeats={"sentences": 3}, output_dir=str(tmp_path / "run"), max_steps=1)
-    with pytest.raises(Stop):
+    with pytest.raises(TrainerNotBuilt):
         train(config, resume=False)
     texts, emb = teacher.load_cache("all-MiniLM-L6-v2", "sentences")
-    rows = seen["distill-sentences"]
+    rows = trainer_kwargs["train_dataset"]["distill-sentences"]
     assert rows["sentence"] == texts * 3
     np.testing.assert_allclose(np.asarray(rows["label"])[2 * len(texts) :], emb, atol=1e-6)
 
 
 @pytest.mark.parametrize("guide_layers", [None, 1])
-def test_guide_judges_the_contrastive_candidates(teacher_cache, tmp_path, monkeypatch, guide_layers):
+def test_guide_judges_the_contrastive_candidates(teacher_cache, tmp_path, monkeypatch, trainer_kwargs, guide_layers):
     """The contrastive loss ranks in-batch candidates with the teacher (6 layers), or with the model folder named as
     `guide` (here a one-layer copy of the teacher)."""
-    import sentence_transformers
-
     import open_ada.train
     from open_ada.pools import build
     from open_ada.train import TrainConfig, train
@@ -225,20 +233,10 @@ def test_guide_judges_the_contrastive_candidates(teacher_cache, tmp_path, monkey
         model.save(guide)
     rows = build("qa")[:48]
     monkeypatch.setattr(open_ada.train, "build", lambda name: rows)
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def trainer(**kwargs):
-        seen.update(kwargs["loss"])
-        raise Stop
-
-    monkeypatch.setattr(sentence_transformers, "SentenceTransformerTrainer", trainer)
     config = TrainConfig(**{**TINY, "pair_sets": ["qa"]}, guide=guide, output_dir=str(tmp_path / "run"), max_steps=1)
-    with pytest.raises(Stop):
+    with pytest.raises(TrainerNotBuilt):
         train(config, resume=False)
-    assert len(seen["qa"].guide[0].auto_model.encoder.layer) == (guide_layers or 6)
+    assert len(trainer_kwargs["loss"]["qa"].guide[0].auto_model.encoder.layer) == (guide_layers or 6)
 
 
 @pytest.mark.parametrize("ranking_weight", [0.0, 1.0])
