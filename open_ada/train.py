@@ -536,7 +536,8 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         # The guide runs inside the trainer's autocast, like the student: it only ranks in-batch candidates.
         # GradCache: the whole batch's in-batch negatives, in memory for `gist_mini_batch` texts at a time.
         guided = [name for name in config.pair_sets if name not in LONG_PAIR_SETS]
-        gist_loss = RankedGISTLoss(student, load_teacher(config.guide or config.teacher), config) if guided else None
+        guide = config.guide or config.teacher
+        gist_loss = RankedGISTLoss(student, load_teacher(guide), config) if guided else None
         # The teacher reads 256 tokens of a long document: as a guide it would misjudge long positives, so long pair
         # sets train with plain in-batch negatives (few documents share a topic).
         long_loss = MultipleNegativesRankingLoss(student, scale=1 / config.gist_temperature)
@@ -551,7 +552,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
                 f"{', each with a mined negative' if mined_by else ''}) with {type(train_losses[name]).__name__}"
             )
         if guided:
-            logger.info(f"guide of the contrastive loss: {config.guide or config.teacher}")
+            logger.info(f"guide of the contrastive loss: {guide}")
     trainer = SentenceTransformerTrainer(
         model=student,
         args=args,
