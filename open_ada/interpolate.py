@@ -9,6 +9,8 @@ open-ada interpolate models/open-ada-small runs/open-ada-small-trained/final --a
     --output runs/open-ada-small/final
 
 A tuned model that grew its learned positions (`extend_positions`) keeps its own rows past the start model's.
+`mix`, the weighted sum of any number of folders, is the one home of this step; `open-ada soup` (`open_ada.soup`)
+calls it with equal weights.
 """
 
 from __future__ import annotations
