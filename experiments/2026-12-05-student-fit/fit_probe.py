@@ -1,5 +1,6 @@
 """How closely a student reproduces the teacher's embeddings: on 800 random texts of each cached training pool (with
-their cached teacher embeddings) and on 800 documents and all queries of each retrieval set (teacher encoded here).
+their cached teacher embeddings), and on 800 documents and all judged queries of each retrieval set
+(`open_ada.data.read_retrieval`; the teacher encodes them here).
 
     python experiments/2026-12-05-student-fit/fit_probe.py models/open-ada-small
 
@@ -7,13 +8,13 @@ Per set: the mean and 10th percentile of the cosine between the student's and th
 and the mean share of each text's 10 nearest neighbours within the set that both models agree on.
 """
 
-import json
 import random
 import sys
 
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
+from open_ada.data import read_retrieval
 from open_ada.teacher import load_cache, load_teacher, teacher_encode
 
 N = 800
@@ -44,9 +45,8 @@ for pool in ["sentences", "text", "passages", "queries", "pairs"]:
         flush=True,
     )
 for name in ["msmarco-dl19-5k", "dbpedia-5k"]:
-    root = f"../shared/data/retrieval/{name}"
-    corpus = [json.loads(line) for line in open(f"{root}/corpus.jsonl")]
-    docs = [(d.get("title", "") + " " + d["text"]).strip() for d in rng.sample(corpus, N)]
-    print(f"eval  {name:16s} corpus cos %.3f p10 %.3f top10-overlap %.3f" % fit(docs), flush=True)
-    queries = [json.loads(line)["text"] for line in open(f"{root}/queries.jsonl")]
+    data = read_retrieval(name)
+    documents = rng.sample(list(data.corpus.values()), N)
+    print(f"eval  {name:16s} corpus cos %.3f p10 %.3f top10-overlap %.3f" % fit(documents), flush=True)
+    queries = list(data.queries.values())
     print(f"eval  {name:16s} queries({len(queries)}) cos %.3f p10 %.3f top10-overlap %.3f" % fit(queries), flush=True)

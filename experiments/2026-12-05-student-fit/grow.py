@@ -27,20 +27,19 @@ p.add_argument("--init", choices=["zero", "half"], required=True)
 args = p.parse_args()
 
 model = AdaModel.from_pretrained(args.source, dtype=torch.float32)
+scale = {"zero": 0.0, "half": 0.5}[args.init]  # of the output projections
 layers = []
 for i, layer in enumerate(model.layers):
     layers.append(layer)
     if i in args.after:
         new = copy.deepcopy(layer)
-        for block in (layer, new) if args.init == "half" else (new,):
+        for block in (new, layer) if args.init == "half" else (new,):
             for weight in (block.self_attn.o_proj.weight, block.mlp.down_proj.weight):
-                weight.data *= 0.5 if args.init == "half" else 0.0
+                weight.data *= scale
         layers.append(new)
 for i, layer in enumerate(layers):
     layer.self_attn.layer_idx = i
 model.layers = torch.nn.ModuleList(layers)
 model.config.num_hidden_layers = len(layers)
 save_model_folder(model, PreTrainedTokenizerFast.from_pretrained(args.source), args.output)
-print(
-    f"{args.source}: {len(layers)} layers ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters) -> {args.output}"
-)
+print(f"{args.source}: {len(layers)} layers ({model.num_parameters() / 1e6:.1f}M parameters) -> {args.output}")
