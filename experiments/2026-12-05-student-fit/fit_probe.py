@@ -16,10 +16,12 @@ from sentence_transformers import SentenceTransformer
 
 from open_ada.data import read_retrieval
 from open_ada.teacher import load_cache, load_teacher, teacher_encode
+from open_ada.train import TrainConfig
 
 N = 800
+TEACHER = TrainConfig.teacher  # the teacher whose embeddings the training pools cache
 model = SentenceTransformer(sys.argv[1], trust_remote_code=True, device="cpu")
-teacher = load_teacher("all-MiniLM-L6-v2")
+teacher = load_teacher(TEACHER)
 rng = random.Random(0)
 
 
@@ -37,7 +39,7 @@ def fit(texts: list[str], teacher_emb: np.ndarray | None = None) -> tuple[float,
 
 
 for pool in ["sentences", "text", "passages", "queries", "pairs"]:
-    texts, emb = load_cache("all-MiniLM-L6-v2", pool)
+    texts, emb = load_cache(TEACHER, pool)
     idx = rng.sample(range(len(texts)), N)
     print(
         f"train {pool:10s} cos %.3f p10 %.3f top10-overlap %.3f"
