@@ -8,7 +8,9 @@ card stay behind, as they describe that model, not the mix. The last step of the
 open-ada interpolate models/open-ada-small runs/open-ada-small-trained/final --alpha 0.5 \
     --output runs/open-ada-small/final
 
-A tuned model that grew its learned positions (`extend_positions`) keeps its own rows past the start model's.
+A tuned model that grew its learned positions (`extend_positions`) keeps its own rows past the start model's; one whose
+stage changed how its tokenizer reads text (`uncased`, `add_prefix_space`) mixes with its start, and the mix reads as
+the tuned model does.
 `mix`, the weighted sum of any number of folders, is the one home of this step; `open-ada soup` (`open_ada.soup`)
 calls it with equal weights.
 """
@@ -59,15 +61,16 @@ def _check_compatible(start: Path, tuned: Path, a: dict[str, torch.Tensor], b: d
     )
     if not same_tensors:
         raise ValueError(f"{start} and {tuned} do not hold the same tensors: only one architecture can be mixed")
-    if _token_ids(start) != _token_ids(tuned):
+    if _vocabulary(start) != _vocabulary(tuned):
         raise ValueError(f"{start} and {tuned} have different tokenizers: their token embeddings cannot be mixed")
 
 
-def _token_ids(folder: Path) -> dict:
-    """What decides a folder's token ids: its `tokenizer.json` without the truncation and padding settings (a grown
-    model saves a longer truncation length; the ids are the same)."""
+def _vocabulary(folder: Path) -> dict:
+    """What a folder's token ids stand for: its `tokenizer.json`'s tokens, merges and special tokens. How text is read
+    into them (normaliser, pre-tokenizer, truncation length) may differ: a stage that made the tokenizer uncased or
+    gave it a prefix space, or grew the positions, trains the same rows; the mix reads text as the tuned folder does."""
     spec = json.loads((folder / "tokenizer.json").read_text())
-    return {k: v for k, v in spec.items() if k not in ("truncation", "padding")}
+    return {"model": spec["model"], "added_tokens": spec["added_tokens"]}
 
 
 def mix(folders: list[Path], weights: list[float], output: Path) -> Path:

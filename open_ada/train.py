@@ -74,6 +74,9 @@ class TrainConfig:
     # lower-case every input (`tokenizer.train_tokenizer.uncased_normalizer`), as the uncased teacher reads text; with
     # init_model, its tokenizer gains the normaliser (the BPE is kept; lower-cased words' pieces are then trained)
     uncased: bool = False
+    # read a text's first word as any other (`tokenizer.train_tokenizer.byte_level`: a space before it, `causes` ->
+    # `Ġcauses`, not `c aus es`); with init_model, its tokenizer gains it (vocabulary and merges kept)
+    add_prefix_space: bool = False
     init_from_teacher_vocab: bool = True
     init_embedding_std: float | None = None  # rescale teacher-initialised rows to this std; None keeps the teacher's
     init_model: str | None = None  # continue from this model folder (a later stage) instead of a new model
@@ -293,7 +296,11 @@ def build_tokenizer_and_model(config: TrainConfig, texts: list[str]) -> tuple[Pr
 
     model_config = AdaConfig(**config.model)
     tokenizer = build_tokenizer(
-        texts, model_config.vocab_size, model_max_length=model_config.max_position_embeddings, uncased=config.uncased
+        texts,
+        model_config.vocab_size,
+        model_max_length=model_config.max_position_embeddings,
+        uncased=config.uncased,
+        add_prefix_space=config.add_prefix_space,
     )
     model_config.vocab_size = len(tokenizer)
     model_config.pad_token_id, model_config.bos_token_id = tokenizer.pad_token_id, tokenizer.bos_token_id
@@ -513,6 +520,11 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
 
         if make_uncased(student.tokenizer):
             logger.info("the tokenizer now lower-cases every input, as the uncased teacher reads it")
+    if config.add_prefix_space:
+        from tokenizer.train_tokenizer import make_prefix_space
+
+        if make_prefix_space(student.tokenizer):
+            logger.info("the tokenizer now reads a text's first word as any other (a space before it)")
     student.max_seq_length = config.max_seq_length
     args.batch_sampler = functools.partial(
         batch_sampler, tokenizer=student.tokenizer, max_batch_tokens=config.long_batch_tokens

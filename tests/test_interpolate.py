@@ -60,6 +60,28 @@ def test_a_grown_position_table_keeps_the_tuned_rows_the_start_lacks(tmp_path, t
     torch.testing.assert_close(mixed[64:], b[key][64:])
 
 
+def test_a_tuned_model_that_reads_text_its_own_way_mixes_and_the_mix_reads_as_it_does(tmp_path, tokenizer):
+    """A stage that gave the tokenizer a prefix space (or made it uncased) trains the same token rows: the mix is
+    allowed and keeps the tuned folder's tokenizer."""
+    import copy
+
+    from transformers import AutoTokenizer
+
+    from tokenizer.train_tokenizer import make_prefix_space
+
+    spaced = copy.deepcopy(tokenizer)
+    make_prefix_space(spaced)
+    start, a = saved(tmp_path, tokenizer, "start", 0)
+    tuned, b = saved(tmp_path, spaced, "tuned", 1)
+    output = interpolate(start, tuned, tmp_path / "mix")
+    torch.testing.assert_close(
+        load_file(output / "model.safetensors")["embed_tokens.weight"],
+        (a["embed_tokens.weight"] + b["embed_tokens.weight"]) / 2,
+    )
+    assert tokenizer("fox")["input_ids"] != tokenizer(" fox")["input_ids"]
+    assert AutoTokenizer.from_pretrained(output)("fox")["input_ids"] == tokenizer(" fox")["input_ids"]
+
+
 def test_models_that_cannot_be_mixed_are_refused_with_the_reason(pair, tmp_path, tokenizer):
     (start, _), (tuned, _) = pair
     wider, _ = saved(tmp_path, tokenizer, "wider", 2, intermediate_size=128)

@@ -87,3 +87,42 @@ def test_make_uncased_lower_cases_a_trained_tokenizer_once(tokenizer, tmp_path):
     other.backend_tokenizer.normalizer = normalizers.NFKC()
     with pytest.raises(ValueError, match="already has a normaliser"):
         make_uncased(other)
+
+
+def test_prefix_space_reads_the_first_word_as_any_other():
+    """A byte-level BPE sees `guitar` at a text's start without the space it has everywhere else, so it splits it into
+    other (rarer) pieces; with add_prefix_space the first word is the same tokens as anywhere, and decoding drops the
+    added space."""
+    from conftest import TEXTS
+    from tokenizer.train_tokenizer import build_tokenizer
+
+    plain = build_tokenizer(TEXTS, vocab_size=300, model_max_length=64)
+    spaced = build_tokenizer(TEXTS, vocab_size=300, model_max_length=64, add_prefix_space=True)
+    for tok in (plain, spaced):
+        assert tok.decode(tok("guitar vectors")["input_ids"], skip_special_tokens=True) == "guitar vectors"
+    first, inside = plain("guitar")["input_ids"][:-1], plain("a guitar")["input_ids"][1:-1]
+    assert first != inside
+    assert spaced("guitar")["input_ids"][:-1] == spaced("a guitar")["input_ids"][1:-1]
+
+
+def test_make_prefix_space_changes_a_trained_tokenizer_once(tokenizer, tmp_path):
+    import copy
+
+    from tokenizers import pre_tokenizers
+
+    from tokenizer.train_tokenizer import make_prefix_space, save_tokenizer
+
+    spaced = copy.deepcopy(tokenizer)
+    assert make_prefix_space(spaced) is True
+    assert make_prefix_space(spaced) is False  # already spaced: nothing to do
+    assert spaced("quick fox")["input_ids"] == tokenizer(" quick fox")["input_ids"]  # vocabulary and merges kept
+    assert spaced.decode(spaced("quick fox")["input_ids"], skip_special_tokens=True) == "quick fox"
+    save_tokenizer(spaced, tmp_path / "tok")  # the pre-tokenizer and decoder travel in tokenizer.json
+    loaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert loaded("quick fox")["input_ids"] == tokenizer(" quick fox")["input_ids"]
+    assert loaded.decode(loaded("quick fox")["input_ids"], skip_special_tokens=True) == "quick fox"
+
+    other = copy.deepcopy(tokenizer)
+    other.backend_tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    with pytest.raises(ValueError, match="needs a byte-level one"):
+        make_prefix_space(other)

@@ -116,6 +116,23 @@ def test_uncased_stage_lower_cases_the_tokenizer_it_continues_from(teacher_cache
     np.testing.assert_array_equal(model.encode(["A MAN SINGS"]), model.encode(["a man sings"]))
 
 
+def test_prefix_space_stage_spaces_the_tokenizer_it_continues_from(teacher_cache, tmp_path):
+    """`add_prefix_space` on a later stage makes init_model's tokenizer read a text's first word as any other: the
+    saved model embeds `sings` as it embeds ` sings`; the folder it started from is left as it was."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from open_ada.train import TrainConfig, train
+
+    plain = train(TrainConfig(**TINY, output_dir=str(tmp_path / "plain"), max_steps=2), resume=False)
+    stage = {**TINY, "add_prefix_space": True, "init_model": str(plain)}
+    spaced = train(TrainConfig(**stage, output_dir=str(tmp_path / "spaced"), max_steps=2), resume=False)
+    before, after = AutoTokenizer.from_pretrained(plain), AutoTokenizer.from_pretrained(spaced)
+    assert before("man sings")["input_ids"] != before(" man sings")["input_ids"]
+    assert after("man sings")["input_ids"] == after(" man sings")["input_ids"] == before(" man sings")["input_ids"]
+    model = AutoModel.from_pretrained(spaced, trust_remote_code=True)
+    np.testing.assert_array_equal(model.encode(["man sings"]), model.encode([" man sings"]))
+
+
 def test_training_resumes_from_its_last_checkpoint(teacher_cache, tmp_path):
     """A run cut off after checkpoint-10 goes on from there and ends where the unbroken run ended."""
     import shutil

@@ -41,8 +41,36 @@ def make_uncased(tokenizer: PreTrainedTokenizerFast) -> bool:
     return True
 
 
+def byte_level(add_prefix_space: bool) -> tuple[pre_tokenizers.PreTokenizer, decoders.Decoder]:
+    """The byte-level pre-tokenizer and its decoder. With `add_prefix_space`, a space goes before a text's first word,
+    so that it becomes the tokens the word is anywhere else (`causes` -> `Ġcauses`, not `c aus es`), as the teacher's
+    WordPiece reads every word alike wherever it stands: a short query's first word is much of it. The decoder then
+    drops that space again."""
+    decoder = decoders.ByteLevel()
+    if add_prefix_space:
+        decoder = decoders.Sequence([decoder, decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    return pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space), decoder
+
+
+def make_prefix_space(tokenizer: PreTrainedTokenizerFast) -> bool:
+    """Gives a trained byte-level tokenizer `byte_level(add_prefix_space=True)` (vocabulary and merges unchanged);
+    returns whether it changed anything. Raises ValueError if its pre-tokenizer is not byte-level."""
+    backend = tokenizer.backend_tokenizer
+    current = json.loads(backend.to_str())["pre_tokenizer"]
+    if current.get("type") != "ByteLevel":
+        raise ValueError(f"the tokenizer's pre-tokenizer is {current}; add_prefix_space needs a byte-level one")
+    if current["add_prefix_space"]:
+        return False
+    backend.pre_tokenizer, backend.decoder = byte_level(add_prefix_space=True)
+    return True
+
+
 def build_tokenizer(
-    texts: Iterable[str], vocab_size: int = 16384, model_max_length: int = 512, uncased: bool = False
+    texts: Iterable[str],
+    vocab_size: int = 16384,
+    model_max_length: int = 512,
+    uncased: bool = False,
+    add_prefix_space: bool = False,
 ) -> PreTrainedTokenizerFast:
     """Trains a byte-level BPE on `texts` and wraps it as a fast tokenizer that appends EOS.
 
@@ -51,12 +79,12 @@ def build_tokenizer(
         vocab_size: Vocabulary size including the 256 byte tokens and the three special tokens.
         model_max_length: Longest input in tokens (EOS included); set it to the trained context.
         uncased: lower-case every input first (`uncased_normalizer`), also before the BPE is learned.
+        add_prefix_space: read a text's first word as any other (`byte_level`), also while the BPE is learned.
     """
     tok = Tokenizer(models.BPE())
     if uncased:
         tok.normalizer = uncased_normalizer()
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
+    tok.pre_tokenizer, tok.decoder = byte_level(add_prefix_space)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=[PAD, BOS, EOS],
@@ -109,8 +137,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vocab-size", type=int, default=16384)
     parser.add_argument("--model-max-length", type=int, default=512, help="the trained context, EOS included")
     parser.add_argument("--uncased", action="store_true", help="lower-case every input (as an uncased teacher)")
+    parser.add_argument("--add-prefix-space", action="store_true", help="read a text's first word as any other")
     args = parser.parse_args(argv)
-    tokenizer = build_tokenizer(read_lines(args.files), args.vocab_size, args.model_max_length, args.uncased)
+    tokenizer = build_tokenizer(
+        read_lines(args.files), args.vocab_size, args.model_max_length, args.uncased, args.add_prefix_space
+    )
     save_tokenizer(tokenizer, args.output)
     print(f"saved a {len(tokenizer)}-token byte-level BPE tokenizer to {args.output}")
 
