@@ -126,3 +126,33 @@ def test_make_prefix_space_changes_a_trained_tokenizer_once(tokenizer, tmp_path)
     other.backend_tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     with pytest.raises(ValueError, match="needs a byte-level one"):
         make_prefix_space(other)
+
+
+def test_add_prefix_space_copies_a_model_folder_with_only_the_reading_changed(tokenizer, tmp_path):
+    from conftest import tiny_config
+    from modeling_ada import AdaModel
+    from open_ada.folder import save_model_folder
+    from tokenizer.add_prefix_space import main as add_prefix_space_main
+
+    folder = save_model_folder(AdaModel(tiny_config()), tokenizer, tmp_path / "model")
+    (folder / "eval.json").write_text("{}")  # results of the model as it read text before
+    add_prefix_space_main([str(folder), "--output", str(tmp_path / "spaced")])
+    spaced = tmp_path / "spaced"
+    assert (spaced / "model.safetensors").read_bytes() == (folder / "model.safetensors").read_bytes()
+    assert not (spaced / "eval.json").exists()
+    loaded = AutoTokenizer.from_pretrained(spaced)
+    assert tokenizer("fox")["input_ids"] != tokenizer(" fox")["input_ids"]
+    assert loaded("fox")["input_ids"] == tokenizer(" fox")["input_ids"]
+    with pytest.raises(ValueError, match="already reads the first word with a prefix space"):
+        add_prefix_space_main([str(spaced), "--output", str(tmp_path / "again")])
+
+
+def test_the_shipped_tokenizer_reads_case_and_the_first_word_as_the_teacher_does():
+    """The shipped model was distilled from an uncased teacher that reads every word alike wherever it stands."""
+    from conftest import ROOT
+
+    shipped = AutoTokenizer.from_pretrained(ROOT / "models" / "open-ada-small")
+    ids = shipped("Causes of GOUT")["input_ids"]
+    assert ids == shipped(" causes of gout")["input_ids"]
+    assert shipped.convert_ids_to_tokens(ids[:1]) == ["Ġcauses"]
+    assert shipped.decode(ids, skip_special_tokens=True) == "causes of gout"
