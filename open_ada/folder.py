@@ -13,6 +13,9 @@ import transformers
 from modeling_ada import AdaModel
 
 REMOTE_CODE_FILES = ("configuration_ada.py", "modeling_ada.py")
+# files of a model folder that describe that model as it is, not a mix or a changed copy of it: `open-ada evaluate`'s
+# results and `open-ada compare`'s reports kept next to it, and a shipped folder's model card
+DESCRIBES_THE_MODEL = ("eval*.json", "eval*.md", "compare*.md", "README.md")
 
 
 def _version(package: str) -> str:

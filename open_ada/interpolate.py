@@ -27,12 +27,10 @@ from loguru import logger
 from safetensors.torch import load_file, save_file
 
 from open_ada.cli import FromArgs
+from open_ada.folder import DESCRIBES_THE_MODEL
 
 WEIGHTS = "model.safetensors"
 POSITIONS = "embed_positions.weight"  # the one tensor a tuned model may have more rows of (a long-context stage)
-# files of a model folder that describe that model, not a mix of it: `open-ada evaluate`'s results and `open-ada
-# compare`'s reports kept next to it, and a shipped folder's model card
-DESCRIBES_THE_MODEL = ("eval*.json", "eval*.md", "compare*.md", "README.md")
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
-from open_ada.interpolate import DESCRIBES_THE_MODEL
+from open_ada.folder import DESCRIBES_THE_MODEL
 from tokenizer.train_tokenizer import make_prefix_space, save_tokenizer
 
 

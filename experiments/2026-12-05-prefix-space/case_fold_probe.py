@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from open_ada.interpolate import DESCRIBES_THE_MODEL
+from open_ada.folder import DESCRIBES_THE_MODEL
 
 
 def lower(token: str) -> str:

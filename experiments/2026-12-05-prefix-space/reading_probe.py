@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
-from open_ada.interpolate import DESCRIBES_THE_MODEL
+from open_ada.folder import DESCRIBES_THE_MODEL
 
 VARIANTS = {
     "strip": lambda t: setattr(
