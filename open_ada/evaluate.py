@@ -112,10 +112,28 @@ def long_scores(encode, data: RetrievalSet) -> dict[str, float]:
     return {"ndcg@10": float(ndcg_score(gains, scores, k=10) * 100), "accuracy@1": float(top1.mean() * 100)}
 
 
+def ada_chunk_mean(model, texts: list[str]) -> np.ndarray:
+    """An open-ada model's view of texts longer than its context, as `open-ada serve` embeds them by default: each
+    text's ids cut into chunks that fit (`chunk_ids`), the chunks embedded, and their unit embeddings averaged
+    weighted by their tokens, renormalised (`mean_of_chunks`). A text within the context is embedded whole."""
+    import torch
+
+    from modeling_ada import chunk_ids, mean_of_chunks
+
+    chunks = [chunk_ids(ids, model.context_length) for ids in model.tokenize(texts, max_length=None)]
+    rows = model.encode_ids([c for text_chunks in chunks for c in text_chunks], convert_to_numpy=False)
+    out, start = [], 0
+    for text_chunks in chunks:
+        out.append(mean_of_chunks(rows[start : start + len(text_chunks)], text_chunks))
+        start += len(text_chunks)
+    return torch.stack(out).numpy()
+
+
 def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
     """The views of a model scored on documents of up to `max_length` tokens, `{view: texts -> array}`, and its context
-    in tokens: for open-ada models their own `encode` (batched within its token budget), `native` if their context
-    holds `max_length` tokens, else `truncated` at it; for other models `truncated` (cut at their position limit, e.g. 512 for BERT-style teachers) and
+    in tokens. Open-ada models read with their own `encode` (batched within its token budget): `native` if their
+    context holds `max_length` tokens, else `truncated` at it and `chunk-mean` (`ada_chunk_mean`, as `open-ada serve`
+    embeds long inputs). Other models: `truncated` (cut at their position limit, e.g. 512 for BERT-style teachers) and
     `chunk-mean` (`open_ada.teacher.chunk_mean_encode`: the mean over chunks of their `max_seq_length`)."""
     import torch
 
@@ -131,7 +149,10 @@ def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
             model.cuda()
         context = model.context_length
         view = "native" if context >= max_length else "truncated"
-        return {view: lambda texts: model.encode(texts, max_length=context, show_progress_bar=False)}, context
+        read = {view: lambda texts: model.encode(texts, max_length=context)}
+        if context < max_length:
+            read["chunk-mean"] = lambda texts: ada_chunk_mean(model, texts)
+        return read, context
     model = load_teacher(name)
     chunked = {"chunk-mean": lambda texts: chunk_mean_encode(model, texts)}
     context = model[0].auto_model.config.max_position_embeddings

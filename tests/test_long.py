@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_config
+from conftest import offline_chunk_mean, tiny_config
 from modeling_ada import AdaModel
 
 LONG = 8192
@@ -301,14 +301,35 @@ def test_the_server_embeds_an_input_of_thousands_of_tokens_whole_with_a_long_mod
     assert chunked.chunked == 1 and len(chunked.chunks[0]) == -(-(len(ids) - 1) // 63)
 
 
+def test_an_open_ada_models_chunk_mean_view_is_openais_recipe_over_its_context(model_folder):
+    from transformers import AutoModel
+
+    from open_ada.evaluate import ada_chunk_mean
+
+    model = AutoModel.from_pretrained(model_folder, trust_remote_code=True).eval()
+    long_text, short = "The river rose over the old stone bridge after a week of rain. " * 20, "A short text."
+    assert len(model.tokenize([long_text], max_length=None)[0]) > 3 * model.context_length  # several chunks
+    got = ada_chunk_mean(model, [long_text, short])
+    assert got.shape == (2, model.config.hidden_size)
+    assert float(got[0] @ offline_chunk_mean(model, long_text)) > 0.99999
+    assert float(got[0] @ model.encode(long_text)) < 0.9999  # not the truncated view
+    assert float(got[1] @ model.encode(short)) > 0.99999  # within the context: the text whole
+
+
 def test_evaluate_long_scores_each_view_of_each_model_at_each_length(model_folder):
     from open_ada.evaluate import evaluate_long, long_table
 
-    tiny = evaluate_long(str(model_folder), (64, 128), n_docs=4)  # a 64-token model: cut documents
-    assert list(tiny) == ["truncated"] and set(tiny["truncated"]) == {"needle", "passkey", "documents"}
+    tiny = evaluate_long(str(model_folder), (64, 128), n_docs=4)  # a 64-token model: cut or chunked documents
+    assert list(tiny) == ["truncated", "chunk-mean"]
+    assert set(tiny["truncated"]) == set(tiny["chunk-mean"]) == {"needle", "passkey", "documents"}
     assert all(set(by_length) == {"64", "128"} for by_length in tiny["truncated"].values())
     teacher = evaluate_long("all-MiniLM-L6-v2", (128,), n_docs=4)
     assert set(teacher) == {"truncated", "chunk-mean"}
     assert teacher["truncated"] == teacher["chunk-mean"]  # 128 tokens are one chunk: both views read it whole
     table = long_table([{"model": "tiny", "long": tiny}, {"model": "teacher", "long": teacher}])
-    assert "| tiny | truncated | " in table and "| teacher | chunk-mean | " in table and "needle (accuracy@1)" in table
+    assert (
+        "| tiny | truncated | " in table
+        and "| tiny | chunk-mean | " in table
+        and "| teacher | chunk-mean | " in table
+        and "needle (accuracy@1)" in table
+    )
