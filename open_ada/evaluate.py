@@ -115,18 +115,14 @@ def long_scores(encode, data: RetrievalSet) -> dict[str, float]:
 def ada_chunk_mean(model, texts: list[str]) -> np.ndarray:
     """An open-ada model's view of texts longer than its context, as `open-ada serve` embeds them by default: each
     text's ids cut into chunks that fit (`chunk_ids`), the chunks embedded, and their unit embeddings averaged
-    weighted by their tokens, renormalised (`mean_of_chunks`). A text within the context is embedded whole."""
-    import torch
-
-    from modeling_ada import chunk_ids, mean_of_chunks
+    weighted by their tokens, renormalised (`open_ada.serve.batcher.pool_chunks`). A text within the context is
+    embedded whole."""
+    from modeling_ada import chunk_ids
+    from open_ada.serve.batcher import pool_chunks
 
     chunks = [chunk_ids(ids, model.context_length) for ids in model.tokenize(texts, max_length=None)]
     rows = model.encode_ids([c for text_chunks in chunks for c in text_chunks], convert_to_numpy=False)
-    out, start = [], 0
-    for text_chunks in chunks:
-        out.append(mean_of_chunks(rows[start : start + len(text_chunks)], text_chunks))
-        start += len(text_chunks)
-    return torch.stack(out).numpy()
+    return pool_chunks(rows, chunks).numpy()
 
 
 def long_encoders(name: str, max_length: int) -> tuple[dict, int]:

@@ -30,6 +30,19 @@ class Job:
         return sum(len(c) for chunks in self.chunks for c in chunks)
 
 
+def pool_chunks(rows: torch.Tensor, chunks: list[list[list[int]]]) -> torch.Tensor:
+    """Each input's embedding from `rows`, the unit embeddings of every input's chunks in order (`chunks[i]`: input
+    `i`'s chunks): its one row, or its chunks' token-weighted mean (`mean_of_chunks`). Returns `(len(chunks), dim)`."""
+    if len(rows) == len(chunks):  # no input was chunked: one row per input
+        return rows
+    pooled, row = [], 0
+    for input_chunks in chunks:
+        part = rows[row : row + len(input_chunks)]
+        pooled.append(part[0] if len(input_chunks) == 1 else mean_of_chunks(part, input_chunks))
+        row += len(input_chunks)
+    return torch.stack(pooled)
+
+
 def embed_jobs(model, jobs: list[Job], batch_size: int, max_batch_tokens: int) -> list[np.ndarray]:
     """Embeds every chunk of every job in one `embed_ids` call; per job, the `(inputs, dimensions)` unit rows:
     each chunk post-processed as `encode` does, and an input of several chunks their token-weighted mean."""
@@ -39,14 +52,7 @@ def embed_jobs(model, jobs: list[Job], batch_size: int, max_batch_tokens: int) -
     for job in jobs:
         rows = postprocess(raw[start : start + sum(len(chunks) for chunks in job.chunks)], job.dimensions)
         start += len(rows)
-        if len(rows) == len(job.chunks):  # no input was chunked: one row per input
-            out.append(rows.numpy())
-            continue
-        pooled, row = [], 0
-        for chunks in job.chunks:
-            pooled.append(rows[row] if len(chunks) == 1 else mean_of_chunks(rows[row : row + len(chunks)], chunks))
-            row += len(chunks)
-        out.append(torch.stack(pooled).numpy())
+        out.append(pool_chunks(rows, job.chunks).numpy())
     return out
 
 
