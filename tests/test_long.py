@@ -75,6 +75,64 @@ def test_an_8k_input_embeds_the_same_alone_and_padded_next_to_a_short_one(long_m
     assert not torch.allclose(shifted[0], long_model.encode_ids([long_ids[-100:]], convert_to_numpy=False)[0])
 
 
+@pytest.mark.parametrize("padding", ["right", "left"])
+def test_prefix_embeddings_equal_each_prefix_embedded_alone_with_its_eos(long_model, padding):
+    """One pass gives every prefix's embedding: the same as `forward` over the prefix's ids plus an EOS, at 8k too."""
+    rows = [torch.randint(3, 300, (LONG - 1,)).tolist() + [2], torch.randint(3, 300, (300,)).tolist() + [2]]
+    prefix_lengths = torch.tensor([[1, 900, 5000, LONG - 1], [7, 150, 299, 300]])
+    input_ids = torch.zeros(2, LONG, dtype=torch.long)
+    attention_mask = torch.zeros(2, LONG, dtype=torch.long)
+    for row, ids in enumerate(rows):
+        span = slice(0, len(ids)) if padding == "right" else slice(LONG - len(ids), LONG)
+        input_ids[row, span], attention_mask[row, span] = torch.tensor(ids), 1
+    with torch.inference_mode():
+        got = long_model.prefix_embeddings(input_ids, prefix_lengths, attention_mask)
+        assert got.shape == (2, 4, long_model.config.hidden_size)
+        for row, ids in enumerate(rows):
+            for k, length in enumerate(prefix_lengths[row].tolist()):
+                alone = long_model(input_ids=torch.tensor([ids[:length] + [2]])).pooler_output[0]
+                torch.testing.assert_close(got[row, k], alone, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(got[1, 0], got[1, 1])
+
+
+@pytest.mark.parametrize("lengths", [[[0, 3]], [[2, 10]], [[2.0, 3.0]], [2, 3]])
+def test_prefix_embeddings_refuse_a_prefix_outside_the_row(lengths):
+    model = AdaModel(tiny_config()).eval()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 2]])
+    with pytest.raises(ValueError, match="prefix_lengths must"):
+        model.prefix_embeddings(ids, torch.tensor(lengths))
+
+
+def test_prefix_cuts_end_whole_lines_near_each_depth():
+    from open_ada.pools import prefix_cuts
+
+    lines = [f"line {i} " + "word " * 9 + "end." for i in range(16)]  # 16 lines of equal length
+    document = "\n".join(lines)
+    cuts = prefix_cuts(document, (0.125, 0.25, 0.5))
+    assert [document[:cut] for cut in cuts] == ["\n".join(lines[:n]) for n in (2, 4, 8)]
+    one_line = "alpha beta gamma delta epsilon zeta eta theta"
+    assert [one_line[:cut] for cut in prefix_cuts(one_line, (0.5,))] == ["alpha beta gamma delta"]
+    assert prefix_cuts("word") == []
+
+
+def test_prefix_labels_count_the_tokens_each_prefix_holds(tokenizer):
+    """A prefix's length is the number of tokens the prefix alone tokenizes to; its target and the document's follow
+    it; a document whose prefixes lack a target is left out."""
+    from open_ada.pools import prefix_cuts
+    from open_ada.train import prefix_labels
+
+    documents = ["\n".join(f"The {i}th river rose over the old stone bridge." for i in range(n)) for n in (12, 20)]
+    targets = {document[:cut]: np.full(3, float(cut)) for document in documents[:1] for cut in prefix_cuts(document)}
+    keep, labels = prefix_labels(documents, np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), targets, tokenizer)
+    assert keep == [0] and labels.shape == (1, 4, 4)
+    cuts = prefix_cuts(documents[0])
+    alone = [len(tokenizer(documents[0][:cut])["input_ids"]) - 1 for cut in cuts]  # without the EOS
+    assert labels[0, :, 0].tolist() == [*alone, len(tokenizer(documents[0])["input_ids"]) - 1]
+    assert labels[0, :3, 1].tolist() == cuts and labels[0, 3, 1:].tolist() == [1.0, 2.0, 3.0]
+    ids = tokenizer(documents[0])["input_ids"]
+    assert all(tokenizer(documents[0][:cut])["input_ids"][:-1] == ids[:n] for cut, n in zip(cuts, alone, strict=True))
+
+
 def test_chunk_mean_target_is_the_token_weighted_mean_of_the_teachers_chunks(teacher_model):
     """Checked against a direct Transformers forward with mean pooling (the teacher's own pooling)."""
     from transformers import AutoModel
@@ -249,6 +307,86 @@ def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, m
     assert len(model.tokenize([documents[0]], None)[0]) > 64
     embedding = model.encode(documents[0], truncate=False)  # a document past the original 64 positions, whole
     assert embedding.shape == (384,) and np.isfinite(embedding).all()
+
+
+def test_the_prefix_loss_distills_each_prefix_embedded_alone(model_folder, tokenizer):
+    """`PrefixDistillationLoss` is `DistillationLoss` over the embeddings of each labelled prefix, as the model gives
+    them for the prefix alone, against that prefix's target."""
+    from sentence_transformers import SentenceTransformer
+
+    from open_ada.train import DistillationLoss, PrefixDistillationLoss, TrainConfig
+
+    student = SentenceTransformer(str(model_folder), trust_remote_code=True, device="cpu")
+    config = TrainConfig(matryoshka_dims=[32, 16], neighbour_weight=0.3)
+    documents = ["The river rose over the old stone bridge after rain.", "A short note."]
+    features = student.tokenize(documents)
+    lengths = torch.tensor([[2, 5, len(tokenizer(documents[0])["input_ids"]) - 1], [1, 2, 3]])
+    targets = torch.randn(2, 3, 32)
+    loss = PrefixDistillationLoss(student, config)([features], torch.cat([lengths[..., None].float(), targets], -1))
+    model = student[0].auto_model
+    ids = [tokenizer(document)["input_ids"][:-1] for document in documents]
+    alone = torch.stack(
+        [
+            model(input_ids=torch.tensor([ids[row][:n] + [2]])).pooler_output[0]
+            for row in range(2)
+            for n in lengths[row]
+        ]
+    )
+    expected = DistillationLoss(student, config).distill(alone, targets.flatten(0, 1))
+    torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_seconds_long_training_on_document_prefixes_moves_them_towards_their_targets(tmp_path, monkeypatch):
+    """`long_prefixes`: each long document is distilled at its prefixes too (the `prefixes` pool's teacher targets),
+    so the student's embeddings of the prefixes, not only of the whole documents, come nearer the teacher's."""
+    import open_ada.teacher as teacher_module
+    from open_ada.pools import build
+    from open_ada.train import TrainConfig, train
+
+    monkeypatch.setattr(teacher_module, "CACHE_ROOT", tmp_path / "cache")
+    rng = np.random.default_rng(1)
+    vocabulary = "river mountain contract engine melody protein harbour ledger orbit violin tariff glacier".split()
+    documents = [
+        "\n".join(" ".join(rng.choice(vocabulary, size=12)) + "." for _ in range(int(rng.integers(8, 16))))
+        for _ in range(12)
+    ]
+    prefixes = [fields[0] for fields, _ in build("prefixes", bases=documents)]
+    teacher_module.embed_pool("all-MiniLM-L6-v2", "long", documents, ["test"] * len(documents))
+    teacher_module.embed_pool("all-MiniLM-L6-v2", "prefixes", prefixes, ["test"] * len(prefixes))
+    config = TrainConfig(
+        output_dir=str(tmp_path / "run"),
+        model=dict(
+            hidden_size=384,
+            num_hidden_layers=1,
+            num_attention_heads=6,
+            num_key_value_heads=1,
+            intermediate_size=64,
+            vocab_size=300,
+            max_position_embeddings=512,
+        ),
+        init_from_teacher_vocab=False,
+        distill_pools=["long"],
+        long_prefixes=True,
+        pair_sets=[],
+        max_seq_length=512,
+        long_batch_tokens=1024,
+        learning_rate=2e-3,
+        warmup_steps=0,
+        max_steps=12,
+        logging_steps=3,
+        eval_steps=0,
+        save_steps=100,
+    )
+    final = train(config, resume=False)
+    assert logged_losses(tmp_path / "run")[-1] < logged_losses(tmp_path / "run")[0]
+    texts, targets = teacher_module.load_cache("all-MiniLM-L6-v2", "prefixes")
+
+    def fit(folder) -> float:
+        """Mean cosine of a model's embeddings of the prefixes to the teacher's."""
+        model = AdaModel.from_pretrained(folder)
+        return float((model.encode(texts) * targets.astype(np.float32)).sum(-1).mean())
+
+    assert fit(final) > fit(tmp_path / "run" / "init") + 0.05
 
 
 def test_seconds_long_training_on_title_document_pairs_lowers_their_loss(model_folder, tmp_path, monkeypatch):

@@ -114,7 +114,10 @@ def texts_of(rows) -> list[str]:
 
 @pytest.mark.parametrize("name", [*POOLS, *PAIR_SETS])
 def test_every_pool_and_pair_set_drops_a_listed_sentence_alone_and_inside_a_text(data_dir, name):
-    bases = texts_of(build("text", data_dir)) + [LISTED, f"{LISTED} joined"] if name == "crops" else None
+    bases = {
+        "crops": texts_of(build("text", data_dir)) + [LISTED, f"{LISTED} joined"],
+        "prefixes": texts_of(build("long", data_dir)) + [f"{LISTED}\n" + "\n".join(["Some other line here."] * 9)],
+    }.get(name)
     rows = build(name, data_dir, bases=bases)
     assert rows, name
     assert not [t for t in texts_of(rows) if LISTED.lower()[:-1] in t.lower()], name

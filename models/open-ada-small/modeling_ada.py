@@ -61,8 +61,8 @@ class AdaAttention(nn.Module):
     ) -> torch.Tensor:
         """Attention over `hidden_states` `(B, T, hidden)` -> `(B, T, hidden)`.
 
-        With `query_positions` `(B,)`, only one query per row: the output is `(B, 1, hidden)` and
-        `attention_mask` (required then) is that query's `(B, 1, 1, T)` mask over the keys.
+        With `query_positions` `(B, Q)`, only those queries of each row: the output is `(B, Q, hidden)` and
+        `attention_mask` (required then) is their `(B, 1, Q, T)` mask over the keys.
         """
         batch_size = hidden_states.shape[0]
         k = self._heads(self.k_proj(hidden_states), self.num_key_value_heads)
@@ -131,7 +131,7 @@ class AdaDecoderLayer(GradientCheckpointingLayer):
         attention_mask: torch.Tensor | None = None,
         query_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """`(B, T, hidden) -> (B, T, hidden)`, or `(B, 1, hidden)` at `query_positions` `(B,)` only."""
+        """`(B, T, hidden) -> (B, T, hidden)`, or `(B, Q, hidden)` at `query_positions` `(B, Q)` only."""
         residual = hidden_states if query_positions is None else gather_positions(hidden_states, query_positions)
         hidden_states = residual + self.dropout(
             self.self_attn(self.input_layernorm(hidden_states), attention_mask, query_positions)
@@ -146,8 +146,8 @@ def last_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def gather_positions(hidden_states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """`(B, T, hidden)` at one position per row `(B,)` -> `(B, 1, hidden)`."""
-    return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), positions][:, None]
+    """`(B, T, hidden)` at `(B, Q)` positions of each row -> `(B, Q, hidden)`."""
+    return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device)[:, None], positions]
 
 
 def eos_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -160,7 +160,7 @@ def eos_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch
     Returns:
         `(batch, hidden)` embeddings.
     """
-    return gather_positions(hidden_states, last_token_positions(attention_mask))[:, 0]
+    return gather_positions(hidden_states, last_token_positions(attention_mask)[:, None])[:, 0]
 
 
 class AdaPreTrainedModel(PreTrainedModel):
@@ -472,7 +472,54 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
         last = last_token_positions(attention_mask)
         keys = torch.arange(attention_mask.shape[1], device=attention_mask.device)
         eos_mask = ((keys <= last[:, None]) & attention_mask.bool())[:, None, None, :]  # (B, 1, 1, T)
-        return self.norm(self.layers[-1](hidden_states, eos_mask, last)[:, 0])
+        return self.norm(self.layers[-1](hidden_states, eos_mask, last[:, None])[:, 0])
+
+    def prefix_embeddings(
+        self,
+        input_ids: torch.LongTensor,
+        prefix_lengths: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The embeddings of several prefixes of each row in one pass, `(batch, K, hidden_size)` (not normalised).
+
+        For each of the `(batch, K)` `prefix_lengths` p, the same as `pooler_output` of the row's first p attended
+        tokens with the EOS appended. The text runs once under the causal kernel; each prefix gets an EOS of its own,
+        an extra query at position p that sees that prefix's keys and itself only (under causal attention no text
+        token sees it). One forward over a long document so trains its embedding at several depths
+        (`open_ada.train.PrefixDistillationLoss`).
+
+        Raises:
+            ValueError: A prefix length outside 1..(the row's attended tokens - 1), or `prefix_lengths` not
+                `(batch, K)` integers; and whatever `forward` refuses.
+        """
+        attention_mask = check_inputs(self.config, input_ids, attention_mask, None, None)
+        attended = attention_mask.sum(-1, keepdim=True)
+        if prefix_lengths.dim() != 2 or len(prefix_lengths) != len(input_ids) or prefix_lengths.is_floating_point():
+            raise ValueError(
+                f"prefix_lengths must be (batch, K) integers with batch={len(input_ids)}, got "
+                f"{prefix_lengths.dtype} of shape {tuple(prefix_lengths.shape)}"
+            )
+        if bool(((prefix_lengths < 1) | (prefix_lengths >= attended)).any()):
+            raise ValueError(
+                f"prefix_lengths must lie in 1..(attended tokens - 1) of their row ({attended.flatten().tolist()} "
+                f"attended tokens), got {prefix_lengths.tolist()}"
+            )
+        hidden_states = self._embed(input_ids, attention_mask)
+        eos = self.embed_tokens(torch.full_like(prefix_lengths, self.config.eos_token_id))
+        eos = self.dropout(eos + self.embed_positions(prefix_lengths))  # (B, K, H), each after its prefix
+        batch_size, seq_len, k = *input_ids.shape, prefix_lengths.shape[1]
+        keys = torch.arange(seq_len, device=input_ids.device)
+        start = (attention_mask.cumsum(-1) == 0).sum(-1, keepdim=True)  # leading padding, (B, 1)
+        sees_text = (keys >= start[..., None]) & (keys < (start + prefix_lengths)[..., None])  # (B, K, T)
+        sees_itself = torch.eye(k, dtype=torch.bool, device=keys.device).expand(batch_size, k, k)
+        eos_mask = torch.cat([sees_text, sees_itself], -1)[:, None]  # (B, 1, K, T + K)
+        queries = (seq_len + torch.arange(k, device=keys.device)).expand(batch_size, k)
+        mask = self._attention_mask(attention_mask, hidden_states.dtype)
+        for i, layer in enumerate(self.layers):
+            eos = layer(torch.cat([hidden_states, eos], 1), eos_mask, queries)
+            if i < len(self.layers) - 1:  # the last block's text outputs are not needed
+                hidden_states = layer(hidden_states, mask)
+        return self.norm(eos)
 
     def _embed(
         self,
