@@ -260,9 +260,38 @@ def logged_losses(run_dir) -> list[float]:
     return [e["loss"] for e in json.loads((run_dir / "log_history.json").read_text()) if "loss" in e]
 
 
+def tiny_long_run(tmp_path, positions: int, **overrides):
+    """A seconds-long training config into `tmp_path / "run"`: a new model of one small layer at the teacher's width
+    (the distillation target) with `positions` learned positions, distillation only, no evaluation."""
+    from open_ada.train import TrainConfig
+
+    model = dict(
+        hidden_size=384,
+        num_hidden_layers=1,
+        num_attention_heads=6,
+        num_key_value_heads=1,
+        intermediate_size=64,
+        vocab_size=300,
+        max_position_embeddings=positions,
+    )
+    values = dict(
+        output_dir=str(tmp_path / "run"),
+        model=model,
+        init_from_teacher_vocab=False,
+        pair_sets=[],
+        learning_rate=2e-3,
+        warmup_steps=0,
+        max_steps=12,
+        logging_steps=3,
+        eval_steps=0,
+        save_steps=100,
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
 def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, monkeypatch):
     import open_ada.teacher as teacher_module
-    from open_ada.train import TrainConfig, train
+    from open_ada.train import train
 
     monkeypatch.setattr(teacher_module, "CACHE_ROOT", tmp_path / "cache")
     rng = np.random.default_rng(0)
@@ -271,30 +300,14 @@ def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, m
     sentences = [" ".join(rng.choice(vocabulary, size=6)) for _ in range(32)]
     teacher_module.embed_pool("all-MiniLM-L6-v2", "long", documents, ["test"] * len(documents))
     teacher_module.embed_pool("all-MiniLM-L6-v2", "sentences", sentences, ["test"] * len(sentences))
-    config = TrainConfig(
-        output_dir=str(tmp_path / "run"),
-        model=dict(  # the teacher's width (the distillation target), one small layer, 64 positions to grow
-            hidden_size=384,
-            num_hidden_layers=1,
-            num_attention_heads=6,
-            num_key_value_heads=1,
-            intermediate_size=64,
-            vocab_size=300,
-            max_position_embeddings=64,
-        ),
-        init_from_teacher_vocab=False,
+    config = tiny_long_run(  # 64 positions to grow
+        tmp_path,
+        64,
         extend_positions=2048,
         distill_pools=["sentences", "long"],
-        pair_sets=[],
         max_seq_length=2048,
         long_batch_tokens=2048,
         batch_size=16,
-        learning_rate=2e-3,
-        warmup_steps=0,
-        max_steps=12,
-        logging_steps=3,
-        eval_steps=0,
-        save_steps=100,
     )
     final = train(config, resume=False)
     saved = json.loads((final / "config.json").read_text())
@@ -341,7 +354,7 @@ def test_seconds_long_training_on_document_prefixes_moves_them_towards_their_tar
     so the student's embeddings of the prefixes, not only of the whole documents, come nearer the teacher's."""
     import open_ada.teacher as teacher_module
     from open_ada.pools import build
-    from open_ada.train import TrainConfig, train
+    from open_ada.train import train
 
     monkeypatch.setattr(teacher_module, "CACHE_ROOT", tmp_path / "cache")
     rng = np.random.default_rng(1)
@@ -353,29 +366,8 @@ def test_seconds_long_training_on_document_prefixes_moves_them_towards_their_tar
     prefixes = [fields[0] for fields, _ in build("prefixes", bases=documents)]
     teacher_module.embed_pool("all-MiniLM-L6-v2", "long", documents, ["test"] * len(documents))
     teacher_module.embed_pool("all-MiniLM-L6-v2", "prefixes", prefixes, ["test"] * len(prefixes))
-    config = TrainConfig(
-        output_dir=str(tmp_path / "run"),
-        model=dict(
-            hidden_size=384,
-            num_hidden_layers=1,
-            num_attention_heads=6,
-            num_key_value_heads=1,
-            intermediate_size=64,
-            vocab_size=300,
-            max_position_embeddings=512,
-        ),
-        init_from_teacher_vocab=False,
-        distill_pools=["long"],
-        long_prefixes=True,
-        pair_sets=[],
-        max_seq_length=512,
-        long_batch_tokens=1024,
-        learning_rate=2e-3,
-        warmup_steps=0,
-        max_steps=12,
-        logging_steps=3,
-        eval_steps=0,
-        save_steps=100,
+    config = tiny_long_run(
+        tmp_path, 512, distill_pools=["long"], long_prefixes=True, max_seq_length=512, long_batch_tokens=1024
     )
     final = train(config, resume=False)
     assert logged_losses(tmp_path / "run")[-1] < logged_losses(tmp_path / "run")[0]
