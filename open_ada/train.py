@@ -299,12 +299,12 @@ def prefix_labels(
         targets = [prefix_targets[document[:cut]] for cut in cuts] + [embeddings[i]]
         labels.append(np.column_stack([lengths, np.stack(targets)]).astype(np.float32))
         keep.append(i)
+    missing = f"{len(documents) - len(keep)} of {len(documents)} long documents lack a teacher target for a prefix"
+    if not keep:
+        raise ValueError(f"{missing}: run `open-ada embed-teacher --pool prefixes` after `--pool long`")
     if len(keep) < len(documents):
-        logger.warning(
-            f"long pool: {len(documents) - len(keep)} of {len(documents)} documents lack a teacher target for a "
-            "prefix (run `open-ada embed-teacher --pool prefixes`): trained without them"
-        )
-    return keep, np.stack(labels) if labels else np.zeros((0, 0, 0), np.float32)
+        logger.warning(f"{missing} (`open-ada embed-teacher --pool prefixes` embeds them): trained without them")
+    return keep, np.stack(labels)
 
 
 class LengthGroupedBatchSampler(DefaultBatchSampler):

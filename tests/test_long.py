@@ -131,6 +131,8 @@ def test_prefix_labels_count_the_tokens_each_prefix_holds(tokenizer):
     assert labels[0, :3, 1].tolist() == cuts and labels[0, 3, 1:].tolist() == [1.0, 2.0, 3.0]
     ids = tokenizer(documents[0])["input_ids"]
     assert all(tokenizer(documents[0][:cut])["input_ids"][:-1] == ids[:n] for cut, n in zip(cuts, alone, strict=True))
+    with pytest.raises(ValueError, match="embed-teacher --pool prefixes"):
+        prefix_labels(documents[1:], np.ones((1, 3)), targets, tokenizer)
 
 
 def test_chunk_mean_target_is_the_token_weighted_mean_of_the_teachers_chunks(teacher_model):
