@@ -114,13 +114,12 @@ def long_scores(encode, data: RetrievalSet) -> dict[str, float]:
 
 def ada_chunk_mean(model, texts: list[str]) -> np.ndarray:
     """An open-ada model's view of texts longer than its context, as `open-ada serve` embeds them by default: each
-    text's ids cut into chunks that fit (`chunk_ids`), the chunks embedded, and their unit embeddings averaged
-    weighted by their tokens, renormalised (`open_ada.serve.batcher.pool_chunks`). A text within the context is
-    embedded whole."""
-    from modeling_ada import chunk_ids
+    text's ids cut into chunks (`AdaModel.chunk`), the chunks embedded, and their unit embeddings averaged weighted
+    by their tokens, renormalised (`open_ada.serve.batcher.pool_chunks`). A text within the context is embedded
+    whole."""
     from open_ada.serve.batcher import pool_chunks
 
-    chunks = [chunk_ids(ids, model.context_length) for ids in model.tokenize(texts, max_length=None)]
+    chunks = [model.chunk(ids) for ids in model.tokenize(texts, max_length=None)]
     rows = model.encode_ids([c for text_chunks in chunks for c in text_chunks], convert_to_numpy=False)
     return pool_chunks(rows, chunks).numpy()
 

@@ -189,12 +189,10 @@ def server(model_folder, tmp_path_factory):
     assert server.stop()
 
 
-def offline_chunk_mean(model, text: str) -> np.ndarray:
-    """OpenAI's recipe for a text longer than the context, written out with numpy from offline `encode_ids`:
-    consecutive chunks of `context - 1` tokens each closed by the EOS, their unit embeddings averaged with the
-    chunks' token counts as weights, renormalised."""
-    ids = model.tokenizer(text, verbose=False)["input_ids"]
-    text_ids, eos, step = ids[:-1], ids[-1], model.config.max_position_embeddings - 1
-    chunks = [text_ids[i : i + step] + [eos] for i in range(0, len(text_ids), step)]
-    mean = np.average(model.encode_ids(chunks), axis=0, weights=[len(c) - 1 for c in chunks])
+def offline_chunk_mean(model, text: str, dimensions: int | None = None) -> np.ndarray:
+    """OpenAI's recipe for a text longer than the context, written out with numpy from offline `encode_ids`: the
+    chunks `AdaModel.chunk` cuts (its own tests show where), their unit embeddings averaged with the chunks' tokens
+    of the text as weights, renormalised."""
+    chunks = model.chunk(model.tokenizer(text, verbose=False)["input_ids"])
+    mean = np.average(model.encode_ids(chunks, dimensions=dimensions), axis=0, weights=[len(c) - 1 for c in chunks])
     return mean / np.linalg.norm(mean)

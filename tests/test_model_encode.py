@@ -1,5 +1,6 @@
 """`AdaModel.encode` and the public steps it chains: `tokenize` -> `embed_ids` -> `postprocess` (`encode_ids` is the
-last two), and the helpers the server composes for long inputs (`truncate_ids`, `chunk_ids`, `mean_of_chunks`)."""
+last two), and the helpers the server composes for long inputs (`truncate_ids`, `chunk` and its `chunk_ids`,
+`mean_of_chunks`)."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import torch.nn.functional as F
 from transformers import AutoModel
 
 from conftest import TEXTS, tiny_config
-from modeling_ada import AdaModel, chunk_ids, mean_of_chunks, postprocess, truncate_ids
+from modeling_ada import CHUNK_LENGTH, AdaModel, chunk_ids, mean_of_chunks, postprocess, truncate_ids
+from open_ada import DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +121,40 @@ def test_truncate_and_chunk_ids_keep_the_eos():
     assert chunk_ids(ids, 21) == [ids] and chunk_ids([2], 8) == [[2]]
     with pytest.raises(ValueError, match="at least 2"):
         chunk_ids(ids, 1)
+
+
+def test_chunk_ids_cut_after_the_strongest_break_in_the_second_half_of_each_window():
+    line, sentence = {9}, {8}
+    text = [10, 11, 12, 8, 13, 9, 14, 15, 8, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26]
+    # windows of 7 tokens of text: the first cuts after its line end (index 5), not its sentence end (index 3); the
+    # second's only break (index 8) is in its first half, so it runs to the window's end; the rest is the last.
+    assert chunk_ids([*text, 2], 8, (line, sentence)) == [
+        [10, 11, 12, 8, 13, 9, 2],
+        [14, 15, 8, 16, 17, 18, 19, 2],
+        [20, 21, 22, 23, 24, 25, 26, 2],
+    ]
+    # with no line end in the window, its sentence end
+    assert chunk_ids([10, 11, 8, 12, 13, 14, 15, 2], 5, (line, sentence)) == [[10, 11, 8, 2], [12, 13, 14, 15, 2]]
+
+
+def test_chunk_breaks_are_the_shipped_vocabularys_line_and_sentence_ends():
+    model = AdaModel.from_pretrained(DEFAULT_MODEL)
+    lines, sentences = model.chunk_breaks
+    ids = {text: model.tokenizer.convert_tokens_to_ids(token) for text, token in [("\n", "Ċ"), (".", "."), ("?", "?")]}
+    ids |= {text: model.tokenizer.convert_tokens_to_ids(token) for text, token in [(".)", ".)"), ("the", "Ġthe")]}
+    assert ids["\n"] in lines and ids["the"] not in lines | sentences
+    assert {ids["."], ids["?"], ids[".)"]} <= sentences and ids["\n"] not in sentences
+
+
+def test_chunk_keeps_inputs_within_the_context_and_splits_longer_ones_at_sentence_ends(loaded):
+    short = loaded.tokenize(["One short sentence."], max_length=None)[0]
+    assert loaded.chunk(short) == [short]
+    ids = loaded.tokenize(["The quick brown fox jumps over the lazy dog. " * 40], max_length=None)[0]
+    chunks = loaded.chunk(ids)
+    limit = min(CHUNK_LENGTH, loaded.context_length)
+    assert len(chunks) > 2 and all(len(c) <= limit and c[-1] == ids[-1] for c in chunks)
+    assert [t for c in chunks for t in c[:-1]] == ids[:-1]  # consecutive, nothing lost or repeated
+    assert all(loaded.tokenizer.decode(c[:-1]).endswith("dog.") for c in chunks[:-1])  # whole sentences
 
 
 def test_mean_of_chunks_is_the_token_weighted_mean_renormalised(loaded):

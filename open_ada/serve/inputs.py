@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modeling_ada import chunk_ids, truncate_ids
+from modeling_ada import truncate_ids
 from open_ada.limits import MAX_INPUT_CHARS, MAX_INPUT_TOKENS, MAX_INPUTS, MAX_REQUEST_TOKENS
 from open_ada.serve.schema import APIError
 
@@ -193,7 +193,7 @@ class InputTokenizer:
         if len(ids) <= self.context:
             return [ids]
         if self.long_inputs == "chunk":
-            return chunk_ids(ids, self.context)
+            return self.model.chunk(ids)
         if self.long_inputs == "truncate":
             return [truncate_ids(ids, self.context)]
         raise APIError(
