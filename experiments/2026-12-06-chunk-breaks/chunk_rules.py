@@ -13,6 +13,7 @@ from loguru import logger
 from sklearn.metrics import ndcg_score
 from transformers import AutoModel
 
+from modeling_ada import chunk_ids
 from open_ada.serve.batcher import pool_chunks
 
 model = AutoModel.from_pretrained("models/open-ada-small", trust_remote_code=True).eval()
@@ -40,18 +41,8 @@ def balanced(ids, max_length):
 
 
 def breaks(ids, max_length, sets=(LINE, SENTENCE)):
-    """Each window cut after the last token of the first of `sets` found in its second half."""
-    if len(ids) <= max_length:
-        return [list(ids)]
-    text, eos, step = ids[:-1], ids[-1], max_length - 1
-    out, i = [], 0
-    while i < len(text):
-        end = min(i + step, len(text))
-        if end < len(text):
-            end = next((j + 1 for s in sets for j in range(end - 1, i + step // 2 - 1, -1) if text[j] in s), end)
-        out.append([*text[i:end], eos])
-        i = end
-    return out
+    """Each window cut after the last token of the first of `sets` found in its second half: `chunk_ids` itself."""
+    return chunk_ids(ids, max_length, sets)
 
 
 def balanced_breaks(ids, max_length):

@@ -25,8 +25,8 @@ class ServeConfig(FromArgs):
         api_key: Required as `Authorization: Bearer KEY` on /v1 routes; None (or '') leaves them open.
         long_inputs: What happens to an input longer than the model's context (within OpenAI's 8191 tokens):
             `chunk` embeds it as the token-weighted mean of its chunks (`AdaModel.chunk`: up to 128 tokens, cut at
-            line or sentence ends), `truncate` cuts it keeping
-            its EOS, `reject` answers 400 `context_length_exceeded`.
+            line or sentence ends), `truncate` cuts it keeping its EOS, `reject` answers 400
+            `context_length_exceeded`.
         token_ids: What a token-id array means: `cl100k` ids (what OpenAI clients send), decoded with tiktoken and
             re-tokenized, or `native` ids of the model's own vocabulary.
         max_queue: Most embedding requests admitted at once (read, tokenized, queued or embedding); more are
