@@ -3,6 +3,7 @@
 open-ada encode "A man is playing a guitar." "Someone plays an instrument."
 open-ada encode --file texts.txt --output embeddings.npy      # one text per line
 cat texts.txt | open-ada encode - --dimensions 128 --output embeddings.jsonl
+open-ada encode --file documents.txt --chunk --output documents.npy  # long texts whole, as `open-ada serve` does
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class EncodeConfig(FromArgs):
     dimensions: int | None = None
     max_length: int | None = None  # default: the model's context
     no_truncate: bool = False
+    chunk: bool = False  # texts over the context: the mean of their chunks, not truncated
     batch_size: int = ENCODE_BATCH_SIZE
     output: str | None = None  # .npy or .jsonl
     show: int = 6  # values of each embedding to print
@@ -48,6 +50,12 @@ def add_arguments(p) -> None:
         "--max-length", type=int, default=d.max_length, help="most tokens per text (default: the model's context)"
     )
     p.add_argument("--no-truncate", action="store_true", help="error on texts over max length instead of truncating")
+    p.add_argument(
+        "--chunk",
+        action="store_true",
+        help="embed texts longer than the context whole, as the token-weighted mean of their chunks (as "
+        "`open-ada serve` does), instead of truncating them",
+    )
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--output", default=d.output, help="write all embeddings to a .npy or .jsonl file")
     p.add_argument("--show", type=int, default=d.show, help=f"values of each embedding to print (default {d.show})")
@@ -95,6 +103,7 @@ def encode(config: EncodeConfig) -> int:
             max_length=config.max_length,
             dimensions=config.dimensions,
             truncate=not config.no_truncate,
+            chunk=config.chunk,
             show_progress_bar=len(texts) > 1000,
         )
     except (ValueError, TypeError) as err:

@@ -112,22 +112,10 @@ def long_scores(encode, data: RetrievalSet) -> dict[str, float]:
     return {"ndcg@10": float(ndcg_score(gains, scores, k=10) * 100), "accuracy@1": float(top1.mean() * 100)}
 
 
-def ada_chunk_mean(model, texts: list[str]) -> np.ndarray:
-    """An open-ada model's view of texts longer than its context, as `open-ada serve` embeds them by default: each
-    text's ids cut into chunks (`AdaModel.chunk`), the chunks embedded, and their unit embeddings averaged weighted
-    by their tokens, renormalised (`open_ada.serve.batcher.pool_chunks`). A text within the context is embedded
-    whole."""
-    from open_ada.serve.batcher import pool_chunks
-
-    chunks = [model.chunk(ids) for ids in model.tokenize(texts, max_length=None)]
-    rows = model.encode_ids([c for text_chunks in chunks for c in text_chunks], convert_to_numpy=False)
-    return pool_chunks(rows, chunks).numpy()
-
-
 def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
     """The views of a model scored on documents of up to `max_length` tokens, `{view: texts -> array}`, and its context
     in tokens. Open-ada models read with their own `encode` (batched within its token budget): `native` if their
-    context holds `max_length` tokens, else `truncated` at it and `chunk-mean` (`ada_chunk_mean`, as `open-ada serve`
+    context holds `max_length` tokens, else `truncated` at it and `chunk-mean` (`encode(chunk=True)`, as `open-ada serve`
     embeds long inputs). Other models: `truncated` (cut at their position limit, e.g. 512 for BERT-style teachers) and
     `chunk-mean` (`open_ada.teacher.chunk_mean_encode`: the mean over chunks of their `max_seq_length`)."""
     import torch
@@ -146,7 +134,7 @@ def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
         view = "native" if context >= max_length else "truncated"
         read = {view: lambda texts: model.encode(texts, max_length=context)}
         if context < max_length:
-            read["chunk-mean"] = lambda texts: ada_chunk_mean(model, texts)
+            read["chunk-mean"] = lambda texts: model.encode(texts, chunk=True)
         return read, context
     model = load_teacher(name)
     chunked = {"chunk-mean": lambda texts: chunk_mean_encode(model, texts)}

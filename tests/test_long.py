@@ -436,12 +436,14 @@ def test_the_server_embeds_an_input_of_thousands_of_tokens_whole_with_a_long_mod
 def test_an_open_ada_models_chunk_mean_view_is_openais_recipe_over_its_context(model_folder):
     from transformers import AutoModel
 
-    from open_ada.evaluate import ada_chunk_mean
+    from open_ada.evaluate import long_encoders
 
     model = AutoModel.from_pretrained(model_folder, trust_remote_code=True).eval()
     long_text, short = "The river rose over the old stone bridge after a week of rain. " * 20, "A short text."
     assert len(model.tokenize([long_text], max_length=None)[0]) > 3 * model.context_length  # several chunks
-    got = ada_chunk_mean(model, [long_text, short])
+    read, context = long_encoders(str(model_folder), 4 * model.context_length)
+    assert context == model.context_length and set(read) == {"truncated", "chunk-mean"}
+    got = read["chunk-mean"]([long_text, short])
     assert got.shape == (2, model.config.hidden_size)
     assert float(got[0] @ offline_chunk_mean(model, long_text)) > 0.99999
     assert float(got[0] @ model.encode(long_text)) < 0.9999  # not the truncated view

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel
 
-from conftest import TEXTS, tiny_config
+from conftest import TEXTS, offline_chunk_mean, tiny_config
 from modeling_ada import CHUNK_LENGTH, AdaModel, chunk_ids, mean_of_chunks, postprocess, truncate_ids
 from open_ada import DEFAULT_MODEL
 
@@ -89,6 +89,8 @@ def test_long_input_truncated_visibly_or_rejected(loaded, caplog):
         ({"texts": ["a"], "dimensions": 10_000}, ValueError, "dimensions"),
         ({"texts": ["a"], "max_length": 100_000}, ValueError, "max_length"),
         ({"texts": ["a"], "batch_size": 0}, ValueError, "batch_size"),
+        ({"texts": ["a"], "chunk": True, "max_length": 8}, ValueError, "leave max_length unset"),
+        ({"texts": ["a"], "chunk": True, "normalize": False}, ValueError, "normalize true"),
     ],
 )
 def test_encode_bad_arguments(loaded, kwargs, error, message):
@@ -155,6 +157,17 @@ def test_chunk_keeps_inputs_within_the_context_and_splits_longer_ones_at_sentenc
     assert len(chunks) > 2 and all(len(c) <= limit and c[-1] == ids[-1] for c in chunks)
     assert [t for c in chunks for t in c[:-1]] == ids[:-1]  # consecutive, nothing lost or repeated
     assert all(loaded.tokenizer.decode(c[:-1]).endswith("dog.") for c in chunks[:-1])  # whole sentences
+
+
+def test_encode_with_chunk_embeds_long_texts_whole_as_their_chunk_mean(loaded):
+    long_text, short = "The river rose over the old stone bridge after a week of rain. " * 20, "A short text."
+    got = loaded.encode([long_text, short], chunk=True)
+    np.testing.assert_allclose(got[0], offline_chunk_mean(loaded, long_text), atol=1e-5)
+    assert float(got[0] @ loaded.encode(long_text)) < 0.9999  # not the truncated embedding
+    np.testing.assert_allclose(got[1], loaded.encode(short), atol=1e-5)  # within the context: the text whole
+    cut = loaded.encode(long_text, chunk=True, dimensions=8)
+    np.testing.assert_allclose(cut, offline_chunk_mean(loaded, long_text, dimensions=8), atol=1e-5)
+    assert loaded.encode([], chunk=True).shape == loaded.encode([]).shape
 
 
 def test_mean_of_chunks_is_the_token_weighted_mean_renormalised(loaded):

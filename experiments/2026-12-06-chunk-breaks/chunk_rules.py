@@ -2,7 +2,7 @@
 
 Run with the shipped folder on the path (`PYTHONPATH=models/open-ada-small`). Each rule maps a text's ids (ending
 in EOS) to its chunks; the chunks are embedded with v13 and averaged weighted by their tokens, renormalised
-(`open_ada.serve.batcher.pool_chunks`), as `open-ada serve` does. `model.chunk` is the rule adopted: 128-token
+(`modeling_ada.pool_chunks`), as `open-ada serve` does. `model.chunk` is the rule adopted: 128-token
 chunks cut at line ends, else sentence ends, in the second half of each window (`modeling_ada.chunk_ids`).
 """
 
@@ -13,8 +13,7 @@ from loguru import logger
 from sklearn.metrics import ndcg_score
 from transformers import AutoModel
 
-from modeling_ada import chunk_ids
-from open_ada.serve.batcher import pool_chunks
+from modeling_ada import chunk_ids, pool_chunks
 
 model = AutoModel.from_pretrained("models/open-ada-small", trust_remote_code=True).eval()
 vocab = model.tokenizer.convert_ids_to_tokens(list(range(len(model.tokenizer))))

@@ -275,6 +275,7 @@ class AdaInferenceMixin:
         convert_to_numpy: bool = True,
         truncate: bool = True,
         max_batch_tokens: int = ENCODE_BATCH_TOKENS,
+        chunk: bool = False,
     ):
         """Embeds texts with the model's own tokenizer, batching them by length.
 
@@ -295,20 +296,34 @@ class AdaInferenceMixin:
             truncate: Texts longer than `max_length` are cut to `max_length` tokens, keeping the final EOS, with a
                 warning (default); with `False` they raise `ValueError` instead.
             max_batch_tokens: Most padded tokens per forward pass, the memory bound of long inputs.
+            chunk: Texts longer than the context are embedded whole, as the token-weighted mean of their chunks'
+                unit embeddings, renormalised (`chunk`, `mean_of_chunks`), as `open-ada serve` embeds them, instead
+                of truncated. Then `max_length` must be left unset and `normalize` true.
 
         Returns:
             `(len(texts), dimensions or hidden_size)` float32 array (or tensor); a single string gives `(hidden,)`.
 
         Raises:
             TypeError: `texts` is not a string or a sequence of strings.
-            ValueError: Bad `dimensions`, `max_length` or `batch_size`, or a text over `max_length` with
-                `truncate=False`.
+            ValueError: Bad `dimensions`, `max_length` or `batch_size`, a text over `max_length` with
+                `truncate=False`, or `chunk` with `max_length` or `normalize=False`.
         """
         single = isinstance(texts, str)
         texts = [texts] if single else texts
+        if chunk and (max_length is not None or not normalize):
+            raise ValueError(
+                "chunk=True embeds every token of each text, as the mean of its chunks' unit vectors: leave "
+                f"max_length unset and normalize true, got max_length={max_length!r}, normalize={normalize!r}"
+            )
         max_length = self._check_encode_arguments(texts, max_length, dimensions, batch_size, max_batch_tokens)
-        ids = self.tokenize(texts, max_length=max_length, truncate=truncate) if texts else []
-        out = self.encode_ids(ids, batch_size, normalize, dimensions, show_progress_bar, False, max_batch_tokens)
+        if chunk:
+            chunks = [self.chunk(ids) for ids in self.tokenize(texts, max_length=None)] if texts else []
+            flat = [c for text_chunks in chunks for c in text_chunks]
+            rows = self.encode_ids(flat, batch_size, True, dimensions, show_progress_bar, False, max_batch_tokens)
+            out = pool_chunks(rows, chunks)
+        else:
+            ids = self.tokenize(texts, max_length=max_length, truncate=truncate) if texts else []
+            out = self.encode_ids(ids, batch_size, normalize, dimensions, show_progress_bar, False, max_batch_tokens)
         out = out[0] if single else out
         return out.numpy() if convert_to_numpy else out
 
@@ -710,6 +725,19 @@ def mean_of_chunks(embeddings: torch.Tensor, chunks: Sequence[Sequence[int]]) ->
     return F.normalize(weights @ embeddings / weights.sum(), p=2, dim=-1)
 
 
+def pool_chunks(rows: torch.Tensor, chunks: Sequence[Sequence[Sequence[int]]]) -> torch.Tensor:
+    """Each input's embedding from `rows`, the unit embeddings of every input's chunks in order (`chunks[i]`: input
+    `i`'s chunks): its one row, or its chunks' token-weighted mean (`mean_of_chunks`). Returns `(len(chunks), dim)`."""
+    if len(rows) == len(chunks):  # no input was chunked: one row per input
+        return rows
+    pooled, row = [], 0
+    for input_chunks in chunks:
+        part = rows[row : row + len(input_chunks)]
+        pooled.append(part[0] if len(input_chunks) == 1 else mean_of_chunks(part, input_chunks))
+        row += len(input_chunks)
+    return torch.stack(pooled)
+
+
 AdaConfig.register_for_auto_class()
 AdaModel.register_for_auto_class("AutoModel")
 
@@ -723,6 +751,7 @@ __all__ = [
     "last_token_positions",
     "length_batches",
     "mean_of_chunks",
+    "pool_chunks",
     "postprocess",
     "truncate_ids",
 ]

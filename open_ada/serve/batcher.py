@@ -8,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from modeling_ada import mean_of_chunks, postprocess
+from modeling_ada import pool_chunks, postprocess
 from open_ada.serve.metrics import Metrics
 
 GRACEFUL_SHUTDOWN_S = 30  # in-flight requests get this long to finish after SIGTERM
@@ -28,19 +27,6 @@ class Job:
     @property
     def tokens(self) -> int:
         return sum(len(c) for chunks in self.chunks for c in chunks)
-
-
-def pool_chunks(rows: torch.Tensor, chunks: list[list[list[int]]]) -> torch.Tensor:
-    """Each input's embedding from `rows`, the unit embeddings of every input's chunks in order (`chunks[i]`: input
-    `i`'s chunks): its one row, or its chunks' token-weighted mean (`mean_of_chunks`). Returns `(len(chunks), dim)`."""
-    if len(rows) == len(chunks):  # no input was chunked: one row per input
-        return rows
-    pooled, row = [], 0
-    for input_chunks in chunks:
-        part = rows[row : row + len(input_chunks)]
-        pooled.append(part[0] if len(input_chunks) == 1 else mean_of_chunks(part, input_chunks))
-        row += len(input_chunks)
-    return torch.stack(pooled)
 
 
 def embed_jobs(model, jobs: list[Job], batch_size: int, max_batch_tokens: int) -> list[np.ndarray]:
