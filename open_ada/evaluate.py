@@ -116,8 +116,9 @@ def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
     """The views of a model scored on documents of up to `max_length` tokens, `{view: texts -> array}`, and its context
     in tokens. Open-ada models read with their own `encode` (batched within its token budget): `native` if their
     context holds `max_length` tokens, else `truncated` at it and `chunk-mean` (`encode(chunk=True)`, as
-    `open-ada serve` embeds long inputs). Other models: `truncated` (cut at their position limit, e.g. 512 for BERT-style teachers) and
-    `chunk-mean` (`open_ada.teacher.chunk_mean_encode`: the mean over chunks of their `max_seq_length`)."""
+    `open-ada serve` embeds long inputs). Other models: `truncated` (cut at their position limit, e.g. 512 for
+    BERT-style teachers) and `chunk-mean` (`open_ada.teacher.chunk_mean_encode`: the mean over chunks of their
+    `max_seq_length`)."""
     import torch
 
     from open_ada.teacher import chunk_mean_encode, load_teacher
