@@ -21,7 +21,7 @@ EOS token its tokenizer appends. {{ summary }}
 |---|---|
 | parameters | {{ parameters }} |
 | embedding dimensions | {{ hidden_size }}{{ matryoshka }} |
-| context | **{{ max_length }} tokens**, EOS included: the longest inputs it was trained on. Longer texts are truncated, keeping the EOS: with a warning by `encode` (`truncate=False` raises instead; `chunk=True` embeds the mean of their chunks), silently by sentence-transformers (`max_seq_length`), and `open-ada serve` embeds them as the token-weighted mean of chunks of up to 128 tokens cut at line or sentence ends (`--long-inputs`, OpenAI's guide for long inputs). |
+| context | **{{ max_length }} tokens**, EOS included: the longest inputs it was trained on. Longer texts are truncated, keeping the EOS: with a warning by `encode` (`long_inputs="chunk"` embeds the mean of their chunks instead, `"reject"` raises), silently by sentence-transformers (`max_seq_length`), and `open-ada serve` embeds them as the token-weighted mean of chunks of up to 128 tokens cut at line or sentence ends (`--long-inputs`, OpenAI's guide for long inputs). |
 | weights | `model.safetensors`, stored in {{ storage_dtype }}; `config.json` says `"dtype": "float32"`, so `from_pretrained` loads float32 unless you pass `dtype=` |
 | similarity | cosine |
 

@@ -3,7 +3,7 @@
 open-ada encode "A man is playing a guitar." "Someone plays an instrument."
 open-ada encode --file texts.txt --output embeddings.npy      # one text per line
 cat texts.txt | open-ada encode - --dimensions 128 --output embeddings.jsonl
-open-ada encode --file documents.txt --chunk --output documents.npy  # long texts whole, as `open-ada serve` does
+open-ada encode --file docs.txt --long-inputs chunk --output docs.npy  # long texts whole, as `open-ada serve` does
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling_ada import ENCODE_BATCH_SIZE
+from modeling_ada import ENCODE_BATCH_SIZE, LONG_INPUTS
 from open_ada.cli import FromArgs
 from open_ada.model import DEFAULT_DTYPE, DEFAULT_MODEL, add_model_arguments, load_model
 
@@ -30,8 +30,7 @@ class EncodeConfig(FromArgs):
     dtype: str = DEFAULT_DTYPE
     dimensions: int | None = None
     max_length: int | None = None  # default: the model's context
-    no_truncate: bool = False
-    chunk: bool = False  # texts over the context: the mean of their chunks, not truncated
+    long_inputs: str = "truncate"  # texts over max length: truncate, chunk (embedded whole) or reject (an error)
     batch_size: int = ENCODE_BATCH_SIZE
     output: str | None = None  # .npy or .jsonl
     show: int = 6  # values of each embedding to print
@@ -49,12 +48,22 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--max-length", type=int, default=d.max_length, help="most tokens per text (default: the model's context)"
     )
-    p.add_argument("--no-truncate", action="store_true", help="error on texts over max length instead of truncating")
     p.add_argument(
-        "--chunk",
-        action="store_true",
-        help="embed texts longer than the context whole, as the token-weighted mean of their chunks (as "
-        "`open-ada serve` does), instead of truncating them",
+        "--long-inputs",
+        choices=LONG_INPUTS,
+        default=d.long_inputs,
+        help="texts over max length: cut them keeping the EOS, with a warning (default); embed them whole as the "
+        "token-weighted mean of their chunks, as `open-ada serve` does; or stop with an error",
+    )
+    p.add_argument(
+        "--chunk", dest="long_inputs", action="store_const", const="chunk", help="the same as --long-inputs chunk"
+    )
+    p.add_argument(
+        "--no-truncate",
+        dest="long_inputs",
+        action="store_const",
+        const="reject",
+        help="the same as --long-inputs reject",
     )
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--output", default=d.output, help="write all embeddings to a .npy or .jsonl file")
@@ -102,8 +111,7 @@ def encode(config: EncodeConfig) -> int:
             batch_size=config.batch_size,
             max_length=config.max_length,
             dimensions=config.dimensions,
-            truncate=not config.no_truncate,
-            chunk=config.chunk,
+            long_inputs=config.long_inputs,
             show_progress_bar=len(texts) > 1000,
         )
     except (ValueError, TypeError) as err:

@@ -115,7 +115,7 @@ def long_scores(encode, data: RetrievalSet) -> dict[str, float]:
 def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
     """The views of a model scored on documents of up to `max_length` tokens, `{view: texts -> array}`, and its context
     in tokens. Open-ada models read with their own `encode` (batched within its token budget): `native` if their
-    context holds `max_length` tokens, else `truncated` at it and `chunk-mean` (`encode(chunk=True)`, as
+    context holds `max_length` tokens, else `truncated` at it and `chunk-mean` (`encode(long_inputs="chunk")`, as
     `open-ada serve` embeds long inputs). Other models: `truncated` (cut at their position limit, e.g. 512 for
     BERT-style teachers) and `chunk-mean` (`open_ada.teacher.chunk_mean_encode`: the mean over chunks of their
     `max_seq_length`)."""
@@ -135,7 +135,7 @@ def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
         view = "native" if context >= max_length else "truncated"
         read = {view: lambda texts: model.encode(texts, max_length=context)}
         if context < max_length:
-            read["chunk-mean"] = lambda texts: model.encode(texts, chunk=True)
+            read["chunk-mean"] = lambda texts: model.encode(texts, long_inputs="chunk")
         return read, context
     model = load_teacher(name)
     chunked = {"chunk-mean": lambda texts: chunk_mean_encode(model, texts)}

@@ -56,16 +56,17 @@ def test_encode_command_in_bfloat16_stays_close_to_float32(shipped, tmp_path):
     assert cosine.min() > 0.999 and not np.allclose(emb, shipped.encode(texts), atol=1e-6)  # bf16 really ran
 
 
-def test_encode_command_with_chunk_embeds_a_long_text_whole(shipped, tmp_path):
+def test_encode_command_with_long_inputs_chunk_embeds_a_long_text_whole(shipped, tmp_path):
     texts = ["The river rose over the old stone bridge after a week of rain. " * 40, "A short text."]
     assert len(shipped.tokenize(texts[:1], max_length=None)[0]) > 2 * shipped.context_length
-    result = run_cli("encode", *texts, "--chunk", "--output", str(tmp_path / "emb.npy"))
+    result = run_cli("encode", *texts, "--long-inputs", "chunk", "--output", str(tmp_path / "emb.npy"))
     assert result.returncode == 0, result.stderr
     emb = np.load(tmp_path / "emb.npy")
-    np.testing.assert_allclose(emb, shipped.encode(texts, chunk=True), atol=1e-5)
+    np.testing.assert_allclose(emb, shipped.encode(texts, long_inputs="chunk"), atol=1e-5)
     assert float(emb[0] @ shipped.encode(texts[0])) < 0.9999  # not the truncated embedding
-    result = run_cli("encode", texts[0], "--chunk", "--max-length", "64")
-    assert result.returncode == 2 and "leave max_length unset" in result.stderr
+    result = run_cli("encode", *texts, "--chunk", "--output", str(tmp_path / "alias.npy"))  # the short spelling
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "alias.npy"), emb)
 
 
 def test_encode_command_errors_clearly(shipped):
@@ -73,8 +74,11 @@ def test_encode_command_errors_clearly(shipped):
     assert result.returncode == 2 and "no texts" in result.stderr
     result = run_cli("encode", "x", "--dimensions", "100000")
     assert result.returncode == 2 and "dimensions must be" in result.stderr
-    result = run_cli("encode", "word " * 2000, "--no-truncate")
-    assert result.returncode == 2 and "longer than max_length" in result.stderr
+    for flags in (["--long-inputs", "reject"], ["--no-truncate"]):
+        result = run_cli("encode", "word " * 2000, *flags)
+        assert result.returncode == 2 and "longer than max_length" in result.stderr
+    result = run_cli("encode", "x", "--long-inputs", "split")
+    assert result.returncode == 2 and "invalid choice: 'split'" in result.stderr
 
 
 def test_shipped_model_is_honest_about_its_context(shipped):

@@ -320,7 +320,7 @@ def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, m
     model = AdaModel.from_pretrained(final)
     assert model.embed_positions.weight.shape[0] == 2048
     assert len(model.tokenize([documents[0]], None)[0]) > 64
-    embedding = model.encode(documents[0], truncate=False)  # a document past the original 64 positions, whole
+    embedding = model.encode(documents[0], long_inputs="reject")  # a document past the original 64 positions, whole
     assert embedding.shape == (384,) and np.isfinite(embedding).all()
 
 

@@ -77,7 +77,7 @@ def test_long_input_truncated_visibly_or_rejected(loaded, caplog):
         ref = F.normalize(loaded(input_ids=torch.tensor([ids])).pooler_output, dim=-1)[0].numpy()
     np.testing.assert_allclose(out[0], ref, atol=1e-5)
     with pytest.raises(ValueError, match="longer than max_length"):
-        loaded.encode([long_text], truncate=False)
+        loaded.encode([long_text], long_inputs="reject")
 
 
 @pytest.mark.parametrize(
@@ -89,8 +89,8 @@ def test_long_input_truncated_visibly_or_rejected(loaded, caplog):
         ({"texts": ["a"], "dimensions": 10_000}, ValueError, "dimensions"),
         ({"texts": ["a"], "max_length": 100_000}, ValueError, "max_length"),
         ({"texts": ["a"], "batch_size": 0}, ValueError, "batch_size"),
-        ({"texts": ["a"], "chunk": True, "max_length": 8}, ValueError, "leave max_length unset"),
-        ({"texts": ["a"], "chunk": True, "normalize": False}, ValueError, "normalize true"),
+        ({"texts": ["a"], "long_inputs": "split"}, ValueError, "long_inputs must be one of"),
+        ({"texts": ["a"], "long_inputs": "chunk", "normalize": False}, ValueError, "needs normalize"),
     ],
 )
 def test_encode_bad_arguments(loaded, kwargs, error, message):
@@ -159,15 +159,28 @@ def test_chunk_keeps_inputs_within_the_context_and_splits_longer_ones_at_sentenc
     assert all(loaded.tokenizer.decode(c[:-1]).endswith("dog.") for c in chunks[:-1])  # whole sentences
 
 
-def test_encode_with_chunk_embeds_long_texts_whole_as_their_chunk_mean(loaded):
+def test_encode_with_long_inputs_chunk_embeds_long_texts_whole_as_their_chunk_mean(loaded):
     long_text, short = "The river rose over the old stone bridge after a week of rain. " * 20, "A short text."
-    got = loaded.encode([long_text, short], chunk=True)
+    got = loaded.encode([long_text, short], long_inputs="chunk")
     np.testing.assert_allclose(got[0], offline_chunk_mean(loaded, long_text), atol=1e-5)
     assert float(got[0] @ loaded.encode(long_text)) < 0.9999  # not the truncated embedding
     np.testing.assert_allclose(got[1], loaded.encode(short), atol=1e-5)  # within the context: the text whole
-    cut = loaded.encode(long_text, chunk=True, dimensions=8)
+    cut = loaded.encode(long_text, long_inputs="chunk", dimensions=8)
     np.testing.assert_allclose(cut, offline_chunk_mean(loaded, long_text, dimensions=8), atol=1e-5)
-    assert loaded.encode([], chunk=True).shape == loaded.encode([]).shape
+    assert loaded.encode([], long_inputs="chunk").shape == loaded.encode([]).shape
+
+
+def test_long_inputs_chunk_under_a_max_length_cuts_chunks_of_at_most_max_length(loaded):
+    text = "The dog ran. " * 4  # over 16 tokens, within the context
+    ids = loaded.tokenizer(text)["input_ids"]
+    assert 16 < len(ids) <= loaded.context_length
+    chunks = loaded.chunk(ids, max_length=16)
+    assert len(chunks) > 1 and all(len(c) <= 16 for c in chunks)
+    assert [t for c in chunks for t in c[:-1]] == ids[:-1]  # consecutive, nothing lost or repeated
+    expected = np.average(loaded.encode_ids(chunks), axis=0, weights=[len(c) - 1 for c in chunks])
+    got = loaded.encode(text, long_inputs="chunk", max_length=16)
+    np.testing.assert_allclose(got, expected / np.linalg.norm(expected), atol=1e-5)
+    np.testing.assert_allclose(loaded.encode(text, long_inputs="chunk"), loaded.encode(text), atol=1e-6)  # whole
 
 
 def test_mean_of_chunks_is_the_token_weighted_mean_renormalised(loaded):
@@ -228,4 +241,4 @@ def test_single_long_string_is_truncated_with_a_warning(model_folder, caplog):
     assert "truncated" in caplog.text
     np.testing.assert_allclose(one, model.encode([long_text, "short"])[0], atol=1e-6)
     with pytest.raises(ValueError, match="longer than max_length"):
-        model.encode(long_text, truncate=False)
+        model.encode(long_text, long_inputs="reject")

@@ -42,6 +42,9 @@ ENCODE_BATCH_TOKENS = 16384
 # over the context's 256-token windows (experiments/2026-12-06-chunk-breaks).
 CHUNK_LENGTH = 128
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")  # a token ending a sentence: its stop, closing quotes, brackets
+# What can happen to an input longer than the tokens allowed: cut keeping its EOS, embedded whole as the mean of its
+# chunks, or refused (`encode`'s `long_inputs`, and `open-ada serve --long-inputs`).
+LONG_INPUTS = ("truncate", "chunk", "reject")
 
 
 class AdaAttention(nn.Module):
@@ -234,28 +237,29 @@ class AdaInferenceMixin:
         `max_position_embeddings`. Longer inputs are truncated (`truncate_ids`) or split (`chunk`)."""
         return min(self.tokenizer.model_max_length, self.config.max_position_embeddings)
 
-    def chunk(self, ids: Sequence[int]) -> list[list[int]]:
-        """An input's ids (ending in EOS) as the chunks that embed it: itself if within the context, else chunks of
-        at most `CHUNK_LENGTH` tokens (the context if shorter), each cut after the last line end in the second half
-        of its window, else the last sentence end there, else at the window's end (`chunk_ids`). Combine the
-        chunks' embeddings with `mean_of_chunks`."""
-        if len(ids) <= self.context_length:
+    def chunk(self, ids: Sequence[int], max_length: int | None = None) -> list[list[int]]:
+        """An input's ids (ending in EOS) as the chunks that embed it: itself if within `max_length` tokens (default:
+        the context), else chunks of at most `CHUNK_LENGTH` tokens (`max_length` if shorter), each cut after the
+        last line end in the second half of its window, else the last sentence end there, else at the window's end
+        (`chunk_ids`). Combine the chunks' embeddings with `mean_of_chunks`."""
+        max_length = max_length or self.context_length
+        if len(ids) <= max_length:
             return [list(ids)]
-        return chunk_ids(ids, min(CHUNK_LENGTH, self.context_length), self.chunk_breaks)
+        return chunk_ids(ids, min(CHUNK_LENGTH, max_length), self.chunk_breaks)
 
-    def tokenize(self, texts: Sequence[str], max_length: int | None, truncate: bool = True) -> list[list[int]]:
-        """Token ids of each text, ending in EOS; texts over `max_length` tokens are truncated (with a warning,
-        keeping the EOS, see `truncate_ids`) or, with `truncate=False`, rejected with `ValueError`. With
-        `max_length=None` every text keeps all its tokens (for `chunk`)."""
-        if max_length is None:
+    def tokenize(self, texts: Sequence[str], max_length: int | None, long_inputs: str = "truncate") -> list[list[int]]:
+        """Token ids of each text, ending in EOS. A text over `max_length` tokens is cut to it, keeping its EOS, with
+        a warning (`long_inputs="truncate"`, see `truncate_ids`), rejected with `ValueError` (`"reject"`), or kept
+        whole for `chunk` to split (`"chunk"`). With `max_length=None` every text keeps all its tokens."""
+        if max_length is None or long_inputs == "chunk":
             return self.tokenizer(list(texts), verbose=False)["input_ids"]  # verbose: no warning past the context
         # Tokenize one token past the limit: enough to tell which texts are too long, cheap for huge texts.
         ids = self.tokenizer(list(texts), truncation=True, max_length=max_length + 1)["input_ids"]
         too_long = [i for i, x in enumerate(ids) if len(x) > max_length]
-        if too_long and not truncate:
+        if too_long and long_inputs == "reject":
             raise ValueError(
                 f"{len(too_long)} text(s) are longer than max_length={max_length} tokens (first: index "
-                f"{too_long[0]}); shorten them or pass truncate=True"
+                f"{too_long[0]}); shorten them, or pass long_inputs='truncate' or 'chunk'"
             )
         if too_long:
             logger.warning(f"{len(too_long)} text(s) longer than {max_length} tokens were truncated (EOS kept)")
@@ -273,9 +277,8 @@ class AdaInferenceMixin:
         dimensions: int | None = None,
         show_progress_bar: bool = False,
         convert_to_numpy: bool = True,
-        truncate: bool = True,
+        long_inputs: str = "truncate",
         max_batch_tokens: int = ENCODE_BATCH_TOKENS,
-        chunk: bool = False,
     ):
         """Embeds texts with the model's own tokenizer, batching them by length.
 
@@ -286,44 +289,38 @@ class AdaInferenceMixin:
         Args:
             texts: A string or a sequence of strings (the empty string embeds its lone EOS token).
             batch_size: Most texts per forward pass (see `ENCODE_BATCH_SIZE`).
-            max_length: Most tokens per text, EOS included; default (and upper bound) the tokenizer's
-                `model_max_length` capped by `max_position_embeddings`.
+            max_length: Most tokens per text (per chunk with `long_inputs="chunk"`), EOS included; default (and
+                upper bound) the tokenizer's `model_max_length` capped by `max_position_embeddings`.
             normalize: L2-normalise the embeddings (after any `dimensions` truncation).
             dimensions: Keep only the first `dimensions` values (Matryoshka truncation), between 1 and
                 `hidden_size`.
             show_progress_bar: Show a tqdm bar over batches.
             convert_to_numpy: Return a float32 `numpy.ndarray` (default) rather than a `torch.Tensor`.
-            truncate: Texts longer than `max_length` are cut to `max_length` tokens, keeping the final EOS, with a
-                warning (default); with `False` they raise `ValueError` instead.
+            long_inputs: What happens to a text longer than `max_length` (one of `LONG_INPUTS`): `truncate` cuts
+                it to `max_length` tokens, keeping the final EOS, with a warning (default); `chunk` embeds it whole,
+                as the token-weighted mean of its chunks' unit embeddings, renormalised (`chunk`, `mean_of_chunks`:
+                chunks of up to `CHUNK_LENGTH` tokens cut at line or sentence ends), the vector `open-ada serve`
+                returns (needs `normalize`); `reject` raises `ValueError`.
             max_batch_tokens: Most padded tokens per forward pass, the memory bound of long inputs.
-            chunk: Texts longer than the context are embedded whole, as the token-weighted mean of their chunks'
-                unit embeddings, renormalised (`chunk`, `mean_of_chunks`), as `open-ada serve` embeds them, instead
-                of truncated. Then `max_length` must be left unset and `normalize` true.
 
         Returns:
             `(len(texts), dimensions or hidden_size)` float32 array (or tensor); a single string gives `(hidden,)`.
 
         Raises:
             TypeError: `texts` is not a string or a sequence of strings.
-            ValueError: Bad `dimensions`, `max_length` or `batch_size`, a text over `max_length` with
-                `truncate=False`, or `chunk` with `max_length` or `normalize=False`.
+            ValueError: Bad `dimensions`, `max_length`, `batch_size` or `long_inputs`, a text over `max_length`
+                with `long_inputs="reject"`, or `"chunk"` with `normalize=False`.
         """
         single = isinstance(texts, str)
         texts = [texts] if single else texts
-        if chunk and (max_length is not None or not normalize):
-            raise ValueError(
-                "chunk=True embeds every token of each text, as the mean of its chunks' unit vectors: leave "
-                f"max_length unset and normalize true, got max_length={max_length!r}, normalize={normalize!r}"
-            )
-        max_length = self._check_encode_arguments(texts, max_length, dimensions, batch_size, max_batch_tokens)
-        if chunk:
-            chunks = [self.chunk(ids) for ids in self.tokenize(texts, max_length=None)] if texts else []
-            flat = [c for text_chunks in chunks for c in text_chunks]
-            rows = self.encode_ids(flat, batch_size, True, dimensions, show_progress_bar, False, max_batch_tokens)
-            out = pool_chunks(rows, chunks)
-        else:
-            ids = self.tokenize(texts, max_length=max_length, truncate=truncate) if texts else []
-            out = self.encode_ids(ids, batch_size, normalize, dimensions, show_progress_bar, False, max_batch_tokens)
+        max_length = self._check_encode_arguments(
+            texts, max_length, dimensions, batch_size, max_batch_tokens, long_inputs, normalize
+        )
+        ids = self.tokenize(texts, max_length, long_inputs) if texts else []
+        chunks = [self.chunk(x, max_length) for x in ids]  # one chunk per text unless `long_inputs="chunk"`
+        flat = [c for text_chunks in chunks for c in text_chunks]
+        rows = self.encode_ids(flat, batch_size, normalize, dimensions, show_progress_bar, False, max_batch_tokens)
+        out = pool_chunks(rows, chunks)
         out = out[0] if single else out
         return out.numpy() if convert_to_numpy else out
 
@@ -389,6 +386,8 @@ class AdaInferenceMixin:
         dimensions: int | None,
         batch_size: int,
         max_batch_tokens: int,
+        long_inputs: str,
+        normalize: bool,
     ) -> int:
         """Validates `encode`'s arguments; returns `max_length` (default: the context length)."""
         if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
@@ -403,6 +402,11 @@ class AdaInferenceMixin:
             raise ValueError(f"dimensions must be an integer in [1, {self.config.hidden_size}], got {dimensions!r}")
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError(f"batch_size and max_batch_tokens must be positive, got {batch_size}, {max_batch_tokens}")
+        if long_inputs not in LONG_INPUTS or (long_inputs == "chunk" and not normalize):
+            raise ValueError(
+                f"long_inputs must be one of {LONG_INPUTS}, and 'chunk' (a mean of unit vectors) needs normalize "
+                f"true, got long_inputs={long_inputs!r}, normalize={normalize!r}"
+            )
         return max_length
 
 

@@ -6,13 +6,12 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS
+from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS, LONG_INPUTS
 from open_ada.cli import FromArgs
 from open_ada.limits import MAX_BODY_BYTES
 from open_ada.model import DEFAULT_DTYPE, DEFAULT_MODEL, add_model_arguments
 
 API_KEY_ENV = "OPEN_ADA_API_KEY"
-LONG_INPUTS = ("chunk", "truncate", "reject")
 TOKEN_IDS = ("cl100k", "native")
 
 
@@ -40,7 +39,7 @@ class ServeConfig(FromArgs):
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None
-    long_inputs: Literal["chunk", "truncate", "reject"] = "chunk"
+    long_inputs: Literal["truncate", "chunk", "reject"] = "chunk"
     token_ids: Literal["cl100k", "native"] = "cl100k"
     batch_size: int = ENCODE_BATCH_SIZE
     max_batch_tokens: int = ENCODE_BATCH_TOKENS
@@ -79,8 +78,8 @@ def add_arguments(p) -> None:
         "--long-inputs",
         choices=LONG_INPUTS,
         default=ServeConfig.long_inputs,
-        help="inputs longer than the model's context: embed the token-weighted mean of their chunks (default), "
-        "cut them keeping the EOS, or answer 400",
+        help="inputs longer than the model's context: cut them keeping the EOS, embed the token-weighted mean of "
+        "their chunks (default), or answer 400",
     )
     p.add_argument(
         "--truncate",
