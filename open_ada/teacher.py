@@ -27,7 +27,8 @@ CHUNK_MEAN_POOLS = ("long", "prefixes")  # pools of texts longer than the teache
 
 
 def teacher_path(name: str) -> Path:
-    """Folder of a teacher installed from PyPI (`all-MiniLM-L6-v2`) or any local model folder."""
+    """Folder of a teacher installed from PyPI (`all-MiniLM-L6-v2`) or any local model folder (a
+    sentence-transformers folder, an open-ada one included: self-distillation)."""
     if Path(name).is_dir():
         return Path(name)
     if name == TEACHER:
@@ -38,10 +39,11 @@ def teacher_path(name: str) -> Path:
 
 
 def load_teacher(name: str):
-    """The teacher as a SentenceTransformer, on a GPU when there is one, else on the CPU."""
+    """The teacher as a float32 SentenceTransformer, on a GPU when there is one, else on the CPU; an open-ada folder
+    loads with its own code (`modeling_ada.py`)."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(teacher_path(name)))
+    return SentenceTransformer(str(teacher_path(name)), trust_remote_code=True, model_kwargs={"dtype": torch.float32})
 
 
 def teacher_encode(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -59,10 +61,15 @@ def chunk_mean_encode(model, texts: list[str], batch_size: int = 64) -> np.ndarr
     """The teacher's view of texts longer than its context (its `max_seq_length`, 256 tokens for all-MiniLM-L6-v2):
     each text's token ids cut into consecutive chunks that fit, each chunk embedded as `[CLS] chunk [SEP]`, and the
     chunks' unit embeddings averaged weighted by their tokens, renormalised (`modeling_ada.mean_of_chunks`, OpenAI's
-    recipe for over-long inputs). A text within the context is embedded whole, as `model.encode` would.
+    recipe for over-long inputs). A text within the context is embedded whole, as `model.encode` would. An open-ada
+    teacher reads long texts as `open-ada serve` does (`encode(long_inputs="chunk")`: chunks cut at line and sentence
+    ends).
 
     Returns `(len(texts), dim)` float32 unit vectors."""
-    from modeling_ada import mean_of_chunks
+    from modeling_ada import AdaModel, mean_of_chunks
+
+    if isinstance(model[0].auto_model, AdaModel):
+        return model[0].auto_model.encode(list(texts), batch_size=batch_size, long_inputs="chunk")
 
     tokenizer = model.tokenizer
     step = model.max_seq_length - 2  # room for [CLS] and [SEP]

@@ -1,4 +1,4 @@
-"""The teacher cache: embedding a pool from a manifest written elsewhere."""
+"""The teacher cache: embedding a pool from a manifest written elsewhere, and an open-ada model as the teacher."""
 
 import argparse
 import json
@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import open_ada.teacher as teacher
+from conftest import offline_chunk_mean
+from modeling_ada import AdaModel
 from open_ada.data import read_stsb
 
 
@@ -37,3 +39,20 @@ def test_embed_teacher_refuses_a_cap_it_would_not_apply_to_a_manifest(tmp_path):
     )
     with pytest.raises(ValueError, match="--max-per-source caps a pool built here"):
         teacher.main(args)
+
+
+def test_an_open_ada_teacher_caches_its_own_embeddings_and_chunk_means(model_folder, tmp_path, monkeypatch):
+    """Self-distillation: an open-ada folder as the teacher caches `encode`'s vectors of short texts and, for the
+    long pool, the chunk mean that `open-ada serve` returns (written out with numpy in `offline_chunk_mean`)."""
+    model = AdaModel.from_pretrained(model_folder).eval()
+    short = ["A short text.", "Another one, a little longer than the first."]
+    long = "The river rose over the old stone bridge after a week of rain. " * 20
+    assert len(model.tokenizer(long)["input_ids"]) > model.context_length
+    monkeypatch.setattr(teacher, "CACHE_ROOT", tmp_path)
+    teacher.embed_pool(str(model_folder), "pairs", short, ["test"] * 2)
+    teacher.embed_pool(str(model_folder), "long", [long, short[0]], ["test"] * 2)
+    cached = teacher.load_cache(str(model_folder), "pairs")[1].astype(np.float32)
+    np.testing.assert_allclose(cached, model.encode(short), atol=1e-2)  # float16 cache, bf16 autocast where native
+    cached = teacher.load_cache(str(model_folder), "long")[1].astype(np.float32)
+    np.testing.assert_allclose(cached[0], offline_chunk_mean(model, long), atol=2e-3)
+    np.testing.assert_allclose(cached[1], model.encode(short[0]), atol=2e-3)
