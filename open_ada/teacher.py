@@ -66,10 +66,11 @@ def chunk_mean_encode(model, texts: list[str], batch_size: int = 64) -> np.ndarr
     ends).
 
     Returns `(len(texts), dim)` float32 unit vectors."""
-    from modeling_ada import AdaModel, mean_of_chunks
+    from modeling_ada import mean_of_chunks
 
-    if isinstance(model[0].auto_model, AdaModel):
-        return model[0].auto_model.encode(list(texts), batch_size=batch_size, long_inputs="chunk")
+    ada = model[0].auto_model  # an open-ada model, if its config says so (its class may be the folder's own code)
+    if ada.config.model_type == "ada":
+        return ada.encode(list(texts), batch_size=batch_size, long_inputs="chunk")
 
     tokenizer = model.tokenizer
     step = model.max_seq_length - 2  # room for [CLS] and [SEP]
@@ -160,7 +161,12 @@ def read_manifest(path: str | Path) -> tuple[list[str], list[str]]:
 def add_arguments(p) -> None:
     from open_ada.pools import POOLS
 
-    p.add_argument("--teacher", default=TEACHER)
+    p.add_argument(
+        "--teacher",
+        default=TEACHER,
+        help=f"{TEACHER} (PyPI) or a sentence-transformers folder; an open-ada folder caches its own embeddings "
+        "(self-distillation), reading long texts as `open-ada serve` does",
+    )
     p.add_argument(
         "--pool",
         choices=POOLS,
