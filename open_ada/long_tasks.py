@@ -9,9 +9,10 @@ that context exactly. The build is deterministic: the same data and arguments gi
   question, the one relevant document the one holding that sentence (every document holds another needle).
 - `passkey`: "The pass key of <name> is <5 digits>. Remember it. <digits> is the pass key of <name>." at a random
   depth of news text; the query "What is the pass key of <name>?" (a different name per document).
-- `documents`: a digest of consecutive held-out news articles (their bodies) of about `length` tokens; the query is
-  the title of one article drawn at random from the digest, wherever it sits: a model that reads only the start of a
-  document cannot find most of them.
+- `documents`: a digest of consecutive held-out news articles (their bodies) of about `length` tokens; every title of
+  an article in it is a query with that digest as its one relevant document, wherever the article sits: a model that
+  reads only the start of a document cannot find most of them. 32 digests of 512 / 1k / 2k / 4k / 8k tokens hold
+  72 / 118 / 273 / 555 / 1,157 articles, so many more queries than one a document would give (and no random choice).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from open_ada.paths import DEFAULT_MODEL
 
 LONG_TASKS = ("needle", "passkey", "documents")
 LONG_LENGTHS = (512, 1024, 2048, 4096, 8192)
-LONG_DOCS = 32  # documents (and queries) per task and length
+LONG_DOCS = 32  # documents per task and length (and queries, but for `documents`: one per article)
 FIRST_NAMES = (
     "Ada Boris Chen Dara Emil Farah Goran Hana Ivo Jonas Kemal Lena Mira Nils Olga Pavel Rosa Sami Tomas Uma".split()
 )
@@ -87,7 +88,8 @@ def build_long_task(
     count: Callable[[list[str]], list[int]] | None = None,
     seed: int = 0,
 ) -> RetrievalSet:
-    """Task `name` (of `LONG_TASKS`) with `n_docs` documents of at most `length` tokens and one query each."""
+    """Task `name` (of `LONG_TASKS`) with `n_docs` documents of at most `length` tokens: one query each (`needle`,
+    `passkey`, placed by `seed`) or one per article (`documents`)."""
     if name not in LONG_TASKS:
         raise ValueError(f"unknown long-document task {name!r}; allowed: {list(LONG_TASKS)}")
     if length < 64:
@@ -95,7 +97,7 @@ def build_long_task(
     count = count or shipped_token_counter()
     rng = random.Random(f"{name}-{length}-{seed}")
     articles = held_out_articles(data_dir)
-    queries, docs = [], []
+    queries, docs, qrels = [], [], []
     if name == "documents":
         start = 0
         for _ in range(n_docs):
@@ -114,7 +116,8 @@ def build_long_task(
                 start += 1
             if not digest:
                 raise ValueError(f"not enough held-out news articles for {n_docs} documents of {length} tokens")
-            queries.append(rng.choice(titles))
+            queries += titles
+            qrels += [len(docs)] * len(titles)
             docs.append("\n".join(digest))
     else:
         paragraphs = [" ".join(body) for _, body in articles]
@@ -137,10 +140,11 @@ def build_long_task(
         for question, needle in needles:
             haystack, start = _haystack(paragraphs, start, length - count([needle])[0], count)
             queries.append(question)
+            qrels.append(len(docs))
             docs.append(_with_needle(rng, haystack, needle, length, count))
     return RetrievalSet(
         f"{name}-{length}",
         corpus={f"d{i}": d for i, d in enumerate(docs)},
         queries={f"q{i}": q for i, q in enumerate(queries)},
-        qrels={f"q{i}": {f"d{i}": 1} for i in range(len(queries))},
+        qrels={f"q{i}": {f"d{d}": 1} for i, d in enumerate(qrels)},
     )

@@ -172,9 +172,10 @@ def test_long_tasks_are_deterministic_fit_their_length_and_use_only_held_out_tex
 
     first = build_long_task(task, 400, n_docs=6, count=words)
     assert first == build_long_task(task, 400, n_docs=6, count=words)
-    assert first != build_long_task(task, 400, n_docs=6, count=words, seed=1)
+    # the seed places needles and names; a digest's queries are all its titles, no random choice
+    assert (first == build_long_task(task, 400, n_docs=6, count=words, seed=1)) == (task == "documents")
     docs, queries = list(first.corpus.values()), list(first.queries.values())
-    assert len(docs) == len(queries) == len(set(docs)) == 6
+    assert len(docs) == len(set(docs)) == 6 and (task == "documents" or len(queries) == 6)
     lengths = words(docs)
     assert max(lengths) <= 400 and (task == "documents" or min(lengths) >= 390)
     allows = training_filter().allows
@@ -184,14 +185,18 @@ def test_long_tasks_are_deterministic_fit_their_length_and_use_only_held_out_tex
         cut = any(body.startswith(line) for body in held_bodies)
         assert not allows(line) or line.startswith("The pass key of ") or cut, line
     for i, query in enumerate(queries):
-        doc = first.corpus[f"d{i}"]
-        assert first.qrels[f"q{i}"] == {f"d{i}": 1}
+        if task != "documents":
+            assert first.qrels[f"q{i}"] == {f"d{i}": 1}
+        (relevant,) = first.qrels[f"q{i}"]
+        doc = first.corpus[relevant]
         if task == "passkey":
             person = query.removeprefix("What is the pass key of ").removesuffix("?")
             assert f"The pass key of {person} is " in doc and sum(person in d for d in docs) == 1
-        elif task == "documents":
-            bodies = {title: " ".join(body) for title, body in news_articles()}
-            assert bodies[query] in doc.split("\n")
+    if task == "documents":  # every article of every digest is found by its title, and only there
+        bodies = {title: " ".join(body) for title, body in news_articles() if held_out(title)}
+        found = sorted((*first.qrels[i], bodies[q]) for i, q in first.queries.items())
+        held = sorted((f"d{j}", body) for j, d in enumerate(docs) for body in d.split("\n"))
+        assert found == held and len(queries) > 2 * len(docs)
     if task == "needle":  # each document holds its question's answer sentence, at different depths
         answers = {fields[1]: fields[0] for fields, _ in read_sourced(DATA_DIR / "qa" / "qa.tsv")}
         needles = [[(j, line) for j, line in enumerate(d.split("\n")) if line in answers] for d in docs]
