@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling_ada import ENCODE_BATCH_SIZE, LONG_INPUTS
+from modeling_ada import ENCODE_BATCH_SIZE, LONG_INPUTS, LongInputs
 from open_ada.cli import FromArgs
 from open_ada.model import DEFAULT_DTYPE, DEFAULT_MODEL, add_model_arguments, load_model
 
@@ -30,7 +30,7 @@ class EncodeConfig(FromArgs):
     dtype: str = DEFAULT_DTYPE
     dimensions: int | None = None
     max_length: int | None = None  # default: the model's context
-    long_inputs: str = "truncate"  # texts over max length: truncate, chunk (embedded whole) or reject (an error)
+    long_inputs: LongInputs = "truncate"  # over max length: truncate, chunk (embedded whole) or reject (an error)
     batch_size: int = ENCODE_BATCH_SIZE
     output: str | None = None  # .npy or .jsonl
     show: int = 6  # values of each embedding to print

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Sequence
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,8 @@ CHUNK_LENGTH = 128
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")  # a token ending a sentence: its stop, closing quotes, brackets
 # What can happen to an input longer than the tokens allowed: cut keeping its EOS, embedded whole as the mean of its
 # chunks, or refused (`encode`'s `long_inputs`, and `open-ada serve --long-inputs`).
-LONG_INPUTS = ("truncate", "chunk", "reject")
+LongInputs = Literal["truncate", "chunk", "reject"]
+LONG_INPUTS = get_args(LongInputs)
 
 
 class AdaAttention(nn.Module):
@@ -247,7 +249,9 @@ class AdaInferenceMixin:
             return [list(ids)]
         return chunk_ids(ids, min(CHUNK_LENGTH, max_length), self.chunk_breaks)
 
-    def tokenize(self, texts: Sequence[str], max_length: int | None, long_inputs: str = "truncate") -> list[list[int]]:
+    def tokenize(
+        self, texts: Sequence[str], max_length: int | None, long_inputs: LongInputs = "truncate"
+    ) -> list[list[int]]:
         """Token ids of each text, ending in EOS. A text over `max_length` tokens is cut to it, keeping its EOS, with
         a warning (`long_inputs="truncate"`, see `truncate_ids`), rejected with `ValueError` (`"reject"`), or kept
         whole for `chunk` to split (`"chunk"`). With `max_length=None` every text keeps all its tokens."""
@@ -277,7 +281,7 @@ class AdaInferenceMixin:
         dimensions: int | None = None,
         show_progress_bar: bool = False,
         convert_to_numpy: bool = True,
-        long_inputs: str = "truncate",
+        long_inputs: LongInputs = "truncate",
         max_batch_tokens: int = ENCODE_BATCH_TOKENS,
     ):
         """Embeds texts with the model's own tokenizer, batching them by length.
@@ -386,7 +390,7 @@ class AdaInferenceMixin:
         dimensions: int | None,
         batch_size: int,
         max_batch_tokens: int,
-        long_inputs: str,
+        long_inputs: LongInputs,
         normalize: bool,
     ) -> int:
         """Validates `encode`'s arguments; returns `max_length` (default: the context length)."""

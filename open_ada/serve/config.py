@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS, LONG_INPUTS
+from modeling_ada import ENCODE_BATCH_SIZE, ENCODE_BATCH_TOKENS, LONG_INPUTS, LongInputs
 from open_ada.cli import FromArgs
 from open_ada.limits import MAX_BODY_BYTES
 from open_ada.model import DEFAULT_DTYPE, DEFAULT_MODEL, add_model_arguments
 
 API_KEY_ENV = "OPEN_ADA_API_KEY"
-TOKEN_IDS = ("cl100k", "native")
+TokenIds = Literal["cl100k", "native"]
+TOKEN_IDS = get_args(TokenIds)
 
 
 @dataclass
@@ -39,8 +40,8 @@ class ServeConfig(FromArgs):
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None
-    long_inputs: Literal["truncate", "chunk", "reject"] = "chunk"
-    token_ids: Literal["cl100k", "native"] = "cl100k"
+    long_inputs: LongInputs = "chunk"
+    token_ids: TokenIds = "cl100k"
     batch_size: int = ENCODE_BATCH_SIZE
     max_batch_tokens: int = ENCODE_BATCH_TOKENS
     max_wait_ms: float = 5.0
