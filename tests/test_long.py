@@ -434,7 +434,11 @@ def test_the_server_embeds_an_input_of_thousands_of_tokens_whole_with_a_long_mod
     ids = long_model.tokenize([text], max_length=None)[0]
     assert 1000 < len(ids) <= LONG
     assert native.chunks == [[ids]] and native.chunked == native.truncated == 0 and native.tokens == len(ids)
-    chunked = InputTokenizer(short_context, cl100k)(text)
+    InputTokenizer(short_context, cl100k, long_inputs="truncate")
+    assert short_context._chunk_breaks is None  # a truncating server never looks for chunk breaks
+    chunker = InputTokenizer(short_context, cl100k)
+    assert short_context._chunk_breaks is not None  # found at start-up, not on the first long request
+    chunked = chunker(text)
     assert chunked.chunked == 1 and chunked.chunks == [short_context.chunk(ids)] and len(chunked.chunks[0]) > 16
 
 
