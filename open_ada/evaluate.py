@@ -306,7 +306,7 @@ class EvaluateConfig(FromArgs):
     long_lengths: list[int] = field(
         default_factory=lambda: [512, 1024, 2048, 4096, 8192]
     )  # tokens (shipped tokenizer)
-    long_docs: int = 32  # documents (and queries) per long task and length
+    long_docs: int = 32  # documents per long task and length
 
 
 def add_arguments(p) -> None:

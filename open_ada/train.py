@@ -83,6 +83,9 @@ class TrainConfig:
     init_model: str | None = None  # continue from this model folder (a later stage) instead of a new model
     # grow init_model's learned positions to this many (`AdaModel.resize_position_embeddings`); None keeps them
     extend_positions: int | None = None
+    # train only the position rows that extend_positions adds (`freeze_all_but_new_positions`): every other weight
+    # stays, so a text within init_model's context embeds exactly as before; needs weight_decay 0
+    new_positions_only: bool = False
     # data
     teacher: str = TEACHER
     # the model that judges the contrastive loss's in-batch candidates (GIST's false-negative filter and the ranking
@@ -152,6 +155,12 @@ class TrainConfig:
         if self.long_prefixes and "long" not in self.distill_pools:
             raise ValueError(
                 "long_prefixes teaches the prefixes of the long pool's documents: add 'long' to distill_pools"
+            )
+        if self.new_positions_only and (not self.extend_positions or self.weight_decay):
+            raise ValueError(
+                "new_positions_only trains the rows that extend_positions adds and keeps every other weight: it "
+                f"needs extend_positions and weight_decay 0 (which would shrink the kept weights), got "
+                f"extend_positions={self.extend_positions}, weight_decay={self.weight_decay}"
             )
         if not set(self.hard_negatives) <= set(self.pair_sets) & set(MINABLE):
             raise ValueError(
@@ -465,6 +474,18 @@ def batch_sampler(
     return NoDuplicatesBatchSampler(dataset, batch_size, drop_last, **kwargs)
 
 
+def freeze_all_but_new_positions(model, trained: int) -> None:
+    """Leaves only `model`'s position rows from `trained` on trainable. Causal attention means a token reads only the
+    positions before it, so a text of at most `trained` tokens, its EOS included, embeds exactly as before training:
+    only what the model makes of longer texts can change."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    weight = model.embed_positions.weight
+    new_rows = (torch.arange(weight.shape[0], device=weight.device) >= trained).to(weight.dtype)[:, None]
+    weight.requires_grad_(True)
+    weight.register_hook(lambda grad: grad * new_rows)
+
+
 def fitting(documents: list[str], tokenizer, max_length: int, name: str) -> list[int]:
     """Indices of the documents that fit in `max_length` tokens; the rest are dropped, with a warning (a target or a
     positive covers a whole document: a student that read a cut one would learn a wrong match)."""
@@ -571,9 +592,13 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     student = SentenceTransformer(str(init_dir), trust_remote_code=True, device="cpu")
     student[0].auto_model.float()  # a shipped folder may store fp16; train in fp32
     if config.extend_positions:
+        trained = student[0].auto_model.config.max_position_embeddings
         student[0].auto_model.resize_position_embeddings(config.extend_positions)
         student.tokenizer.model_max_length = config.extend_positions
         logger.info(f"learned positions grown to {config.extend_positions} (new rows repeat the trained ones)")
+        if config.new_positions_only:
+            freeze_all_but_new_positions(student[0].auto_model, trained)
+            logger.info(f"only position rows {trained}-{config.extend_positions - 1} train; every other weight stays")
     if config.uncased:
         from tokenizer.train_tokenizer import make_uncased
 

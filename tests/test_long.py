@@ -329,6 +329,30 @@ def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, m
     assert embedding.shape == (384,) and np.isfinite(embedding).all()
 
 
+def test_training_only_the_new_positions_keeps_every_text_within_the_old_context(tmp_path, monkeypatch):
+    import open_ada.teacher as teacher_module
+    from open_ada.train import train
+
+    monkeypatch.setattr(teacher_module, "CACHE_ROOT", tmp_path / "cache")
+    rng = np.random.default_rng(0)
+    vocabulary = "river mountain contract engine melody protein harbour ledger orbit violin tariff glacier".split()
+    documents = [" ".join(rng.choice(vocabulary, size=int(rng.integers(100, 250)))) + "." for _ in range(12)]
+    teacher_module.embed_pool("all-MiniLM-L6-v2", "long", documents, ["test"] * len(documents))
+    grown = dict(extend_positions=512, distill_pools=["long"], max_seq_length=512, long_batch_tokens=1024)
+    with pytest.raises(ValueError, match="weight_decay 0"):
+        tiny_long_run(tmp_path, 64, new_positions_only=True, **grown)
+    final = train(tiny_long_run(tmp_path, 64, new_positions_only=True, weight_decay=0.0, **grown), resume=False)
+    before, after = AdaModel.from_pretrained(tmp_path / "run" / "init"), AdaModel.from_pretrained(final)
+    old, new = before.state_dict(), after.state_dict()
+    assert [k for k in old if "embed_positions" not in k and not torch.equal(old[k], new[k])] == []
+    rows, tiled = after.embed_positions.weight, before.embed_positions.weight[torch.arange(512) % 64]
+    assert torch.equal(rows[:64], tiled[:64]) and not torch.equal(rows[64:], tiled[64:])
+    short = " ".join(vocabulary)
+    assert np.array_equal(after.encode(short), before.encode(short))  # within the old 64 positions: unchanged
+    losses = logged_losses(tmp_path / "run")  # while the long documents' loss falls
+    assert losses[-1] < losses[0], losses
+
+
 def test_the_prefix_loss_distills_each_prefix_embedded_alone(model_folder, tokenizer):
     """`PrefixDistillationLoss` is `DistillationLoss` over the embeddings of each labelled prefix, as the model gives
     them for the prefix alone, against that prefix's target."""

@@ -61,8 +61,8 @@ class InputTokenizer:
         self.context = model.context_length
         self.vocab_size = model.config.vocab_size
         self.eos_token_id = model.config.eos_token_id
-        if long_inputs == "chunk":
-            model.chunk_breaks  # found once, at start-up, not on the first long request (a pass over the vocabulary)
+        if long_inputs == "chunk":  # a pass over the vocabulary: once, at start-up, not on the first long request
+            _ = model.chunk_breaks
 
     def __call__(self, input: str | list[str] | list[int] | list[list[int]]) -> TokenizedInputs:
         """The token ids of each input, in input order.
