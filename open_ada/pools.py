@@ -49,7 +49,7 @@ INDEPENDENT_LINES = {
 
 
 LONG_WORDS = (500, 4000)  # a long document joins one source's lines up to a random length in this range: ~1k-8k tokens
-LONG_DOCS_PER_SOURCE = 30  # each source of long documents gives at most this many: no single corpus dominates
+LONG_DOCS_PER_SOURCE = 120  # each source of long documents gives at most this many: no single corpus dominates
 PREFIX_FRACTIONS = (0.125, 0.25, 0.5)  # the depths of a long document at which the `prefixes` pool cuts it
 QUERY_SHARE = 0.3  # the queries pool cuts one query from this share of the genre lines
 STOPWORDS = set(
