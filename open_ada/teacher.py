@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from loguru import logger
+from tqdm.auto import tqdm
 
 from open_ada.hardware import native_bf16
 from open_ada.pools import DERIVED, MAX_PER_SOURCE
@@ -70,7 +71,7 @@ def chunk_mean_encode(model, texts: list[str], batch_size: int = 64) -> np.ndarr
 
     ada = model[0].auto_model  # an open-ada model, if its config says so (its class may be the folder's own code)
     if ada.config.model_type == "ada":
-        return ada.encode(list(texts), batch_size=batch_size, long_inputs="chunk")
+        return ada.encode(list(texts), batch_size=batch_size, long_inputs="chunk", show_progress_bar=True)
 
     tokenizer = model.tokenizer
     step = model.max_seq_length - 2  # room for [CLS] and [SEP]
@@ -81,7 +82,7 @@ def chunk_mean_encode(model, texts: list[str], batch_size: int = 64) -> np.ndarr
             owners.append(i)
     emb = torch.empty(len(chunks), model.get_embedding_dimension())
     order = sorted(range(len(chunks)), key=lambda j: -len(chunks[j]))
-    for start in range(0, len(order), batch_size):
+    for start in tqdm(range(0, len(order), batch_size), desc="chunk batches"):
         batch = order[start : start + batch_size]
         features = tokenizer.pad(
             {"input_ids": [[tokenizer.cls_token_id, *chunks[j]] for j in batch]}, return_tensors="pt"
