@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from modeling_ada import LongInputs, truncate_ids
 from open_ada.limits import MAX_INPUT_CHARS, MAX_INPUT_TOKENS, MAX_INPUTS, MAX_REQUEST_TOKENS
+from open_ada.serve.config import ServeConfig, TokenIds
 from open_ada.serve.schema import APIError
 
 TIKTOKEN_ENV = "TIKTOKEN_CACHE_DIR"
@@ -55,7 +56,13 @@ class InputTokenizer:
         long_inputs: `chunk`, `truncate` or `reject` inputs longer than the model's context.
     """
 
-    def __init__(self, model, cl100k, token_ids: str = "cl100k", long_inputs: LongInputs = "chunk"):
+    def __init__(
+        self,
+        model,
+        cl100k,
+        token_ids: TokenIds = ServeConfig.token_ids,
+        long_inputs: LongInputs = ServeConfig.long_inputs,
+    ):
         self.model, self.cl100k = model, cl100k
         self.token_ids, self.long_inputs = token_ids, long_inputs
         self.context = model.context_length
