@@ -348,7 +348,9 @@ def test_training_only_the_new_positions_keeps_every_text_within_the_old_context
     rows, tiled = after.embed_positions.weight, before.embed_positions.weight[torch.arange(512) % 64]
     assert torch.equal(rows[:64], tiled[:64]) and not torch.equal(rows[64:], tiled[64:])
     short = " ".join(vocabulary)
-    assert np.array_equal(after.encode(short), before.encode(short))  # within the old 64 positions: unchanged
+    # within the old 64 positions: unchanged up to float rounding. (Not bit for bit: on some CPUs the kernels
+    # round differently for weights at other memory alignments, as a fresh model's and a loaded file's are.)
+    np.testing.assert_allclose(after.encode(short), before.encode(short), rtol=0, atol=1e-6)
     losses = logged_losses(tmp_path / "run")  # while the long documents' loss falls
     assert losses[-1] < losses[0], losses
 
