@@ -86,6 +86,9 @@ class TrainConfig:
     # train only the position rows that extend_positions adds (`freeze_all_but_new_positions`): every other weight
     # stays, so a text within init_model's context embeds exactly as before; needs weight_decay 0
     new_positions_only: bool = False
+    # with extend_positions: log-n attention scaling past init_model's context (`AdaConfig.logn_attention_length`),
+    # so attention over a long input stays about as sharp as over the texts init_model was trained on
+    logn_attention: bool = False
     # data
     teacher: str = TEACHER
     # the model that judges the contrastive loss's in-batch candidates (GIST's false-negative filter and the ranking
@@ -161,6 +164,11 @@ class TrainConfig:
                 "new_positions_only trains the rows that extend_positions adds and keeps every other weight: it "
                 f"needs extend_positions and weight_decay 0 (which would shrink the kept weights), got "
                 f"extend_positions={self.extend_positions}, weight_decay={self.weight_decay}"
+            )
+        if self.logn_attention and not self.extend_positions:
+            raise ValueError(
+                "logn_attention scales attention past init_model's context once extend_positions grows it: set "
+                f"extend_positions too, got extend_positions={self.extend_positions}"
             )
         if not set(self.hard_negatives) <= set(self.pair_sets) & set(MINABLE):
             raise ValueError(
@@ -596,6 +604,9 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         student[0].auto_model.resize_position_embeddings(config.extend_positions)
         student.tokenizer.model_max_length = config.extend_positions
         logger.info(f"learned positions grown to {config.extend_positions} (new rows repeat the trained ones)")
+        if config.logn_attention:
+            student[0].auto_model.config.logn_attention_length = trained
+            logger.info(f"log-n attention scaling past {trained} tokens")
         if config.new_positions_only:
             freeze_all_but_new_positions(student[0].auto_model, trained)
             logger.info(f"only position rows {trained}-{config.extend_positions - 1} train; every other weight stays")

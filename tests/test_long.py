@@ -4,6 +4,7 @@ evaluation tasks, token-bounded training batches and a seconds-long training run
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -16,11 +17,12 @@ from modeling_ada import AdaModel
 LONG = 8192
 
 
-@pytest.fixture(scope="module")
-def long_model() -> AdaModel:
-    """A tiny model grown from 64 to 8,192 positions, its new rows made distinct (as training would)."""
+@pytest.fixture(scope="module", params=[None, 64], ids=["plain", "logn"])
+def long_model(request) -> AdaModel:
+    """A tiny model grown from 64 to 8,192 positions, its new rows made distinct (as training would); with and
+    without log-n attention scaling past its first 64."""
     torch.manual_seed(0)
-    model = AdaModel(tiny_config(num_hidden_layers=1)).eval()
+    model = AdaModel(tiny_config(num_hidden_layers=1, logn_attention_length=request.param)).eval()
     model.resize_position_embeddings(LONG)
     with torch.no_grad():
         model.embed_positions.weight.add_(torch.randn_like(model.embed_positions.weight) * 0.02)
@@ -40,6 +42,38 @@ def test_resize_position_embeddings_tiles_the_trained_rows_and_updates_the_limit
     model.tokenizer = None
     with pytest.raises(ValueError, match="max_position_embeddings=200"):
         model(input_ids=torch.ones(1, 201, dtype=torch.long))
+
+
+def test_logn_scaling_multiplies_each_query_past_its_length_by_log_position_over_log_length():
+    model = AdaModel(tiny_config(logn_attention_length=64))
+    scale = model.query_scale(torch.tensor([[0, 1, 62, 63, 64, 1000, 8191]]))
+    expected = [1.0, 1.0, 1.0, 1.0, math.log(65) / math.log(64), math.log(1001) / math.log(64), 13 / 6]
+    torch.testing.assert_close(scale[0, :, 0], torch.tensor(expected))
+    assert AdaModel(tiny_config()).query_scale(torch.tensor([[0, 1000]])) is None
+
+
+def test_logn_scaling_leaves_inputs_within_its_length_exact_and_sharpens_the_eos_query_past_it():
+    """One block, so the embedding is the EOS query's attention alone: past the length, the scaled model equals the
+    unscaled one with that query's projection multiplied by log(p + 1) / log(64); within it, the unscaled model."""
+    torch.manual_seed(0)
+    plain = AdaModel(tiny_config(num_hidden_layers=1, max_position_embeddings=LONG)).eval()
+    scaled = AdaModel(tiny_config(num_hidden_layers=1, max_position_embeddings=LONG, logn_attention_length=64))
+    scaled.load_state_dict(plain.state_dict())
+    short, long = torch.randint(3, 300, (1, 64)), torch.randint(3, 300, (1, 1000))
+    with torch.inference_mode():
+        assert torch.equal(scaled.eval()(input_ids=short).pooler_output, plain(input_ids=short).pooler_output)
+        got = scaled(input_ids=long).pooler_output
+        assert not torch.allclose(got, plain(input_ids=long).pooler_output)
+        plain.layers[0].self_attn.q_proj.weight.mul_(math.log(1000) / math.log(64))  # the EOS is at position 999
+        torch.testing.assert_close(got, plain(input_ids=long).pooler_output, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("length", [0, 1, 64.0, True])
+def test_logn_attention_length_must_be_an_integer_of_at_least_two(length):
+    with pytest.raises(
+        ValueError, match=f"logn_attention_length must be None or an integer of at least 2, got {length!r}"
+    ):
+        tiny_config(logn_attention_length=length)
 
 
 def test_a_loaded_model_grown_to_8k_reads_8k_tokens(model_folder):
@@ -329,7 +363,8 @@ def test_seconds_long_training_on_long_documents_grows_the_positions(tmp_path, m
     assert embedding.shape == (384,) and np.isfinite(embedding).all()
 
 
-def test_training_only_the_new_positions_keeps_every_text_within_the_old_context(tmp_path, monkeypatch):
+@pytest.mark.parametrize("logn", [False, True])
+def test_training_only_the_new_positions_keeps_every_text_within_the_old_context(tmp_path, monkeypatch, logn):
     import open_ada.teacher as teacher_module
     from open_ada.train import train
 
@@ -341,8 +376,12 @@ def test_training_only_the_new_positions_keeps_every_text_within_the_old_context
     grown = dict(extend_positions=512, distill_pools=["long"], max_seq_length=512, long_batch_tokens=1024)
     with pytest.raises(ValueError, match="weight_decay 0"):
         tiny_long_run(tmp_path, 64, new_positions_only=True, **grown)
-    final = train(tiny_long_run(tmp_path, 64, new_positions_only=True, weight_decay=0.0, **grown), resume=False)
+    with pytest.raises(ValueError, match="logn_attention .* set extend_positions too"):
+        tiny_long_run(tmp_path, 64, logn_attention=True)
+    run = tiny_long_run(tmp_path, 64, new_positions_only=True, weight_decay=0.0, logn_attention=logn, **grown)
+    final = train(run, resume=False)
     before, after = AdaModel.from_pretrained(tmp_path / "run" / "init"), AdaModel.from_pretrained(final)
+    assert after.config.logn_attention_length == (64 if logn else None)  # scaling past the old context, if asked
     old, new = before.state_dict(), after.state_dict()
     assert [k for k in old if "embed_positions" not in k and not torch.equal(old[k], new[k])] == []
     rows, tiled = after.embed_positions.weight, before.embed_positions.weight[torch.arange(512) % 64]

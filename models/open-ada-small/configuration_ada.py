@@ -22,6 +22,11 @@ class AdaConfig(PretrainedConfig):
         intermediate_size: Width of the GEGLU feed-forward (each of its gate and up projections).
         hidden_act: Activation of the GEGLU gate, a key of `transformers.activations.ACT2FN`.
         max_position_embeddings: Number of learned positions, the longest input the model accepts.
+        logn_attention_length: Log-n attention scaling past this many tokens: the query at position `p >=
+            logn_attention_length` has its attention logits multiplied by `log(p + 1) / log(logn_attention_length)`,
+            so attention over a long input stays about as sharp as over the length the model was trained on (Qwen's
+            `use_logn_attn`). Inputs within this length embed exactly as without it. None (the default) scales
+            nothing.
         layer_norm_eps: Epsilon of every LayerNorm.
         hidden_dropout_prob: Dropout on the embeddings and on each block's residual branches.
         attention_dropout: Dropout on the attention probabilities.
@@ -31,8 +36,8 @@ class AdaConfig(PretrainedConfig):
         eos_token_id: End-of-sequence token appended to every text; its final hidden state is the embedding.
 
     Raises:
-        ValueError: If a size is not positive, `hidden_size` is not divisible by `num_attention_heads`, or
-            `num_attention_heads` is not divisible by `num_key_value_heads`.
+        ValueError: If a size is not positive, `hidden_size` is not divisible by `num_attention_heads`,
+            `num_attention_heads` is not divisible by `num_key_value_heads`, or `logn_attention_length` is below 2.
 
     Example:
         ```python
@@ -70,6 +75,7 @@ class AdaConfig(PretrainedConfig):
     intermediate_size: int = 1024
     hidden_act: str = "gelu_pytorch_tanh"
     max_position_embeddings: int = 8192
+    logn_attention_length: int | None = None
     layer_norm_eps: float = 1e-5
     hidden_dropout_prob: float = 0.0
     attention_dropout: float = 0.0
@@ -110,6 +116,11 @@ class AdaConfig(PretrainedConfig):
         for name in ("hidden_dropout_prob", "attention_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"AdaConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
+        length = self.logn_attention_length
+        if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 2):
+            raise ValueError(
+                f"AdaConfig.logn_attention_length must be None or an integer of at least 2, got {length!r}"
+            )
         if self.layer_norm_eps <= 0:
             raise ValueError(f"AdaConfig.layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
 

@@ -11,6 +11,7 @@ pooled-only forward `encode` uses); its inference side in `AdaInferenceMixin` (t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Container, Sequence
 from typing import Literal, get_args
@@ -69,18 +70,23 @@ class AdaAttention(nn.Module):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         query_positions: torch.Tensor | None = None,
+        query_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Attention over `hidden_states` `(B, T, hidden)` -> `(B, T, hidden)`.
 
         With `query_positions` `(B, Q)`, only those queries of each row: the output is `(B, Q, hidden)` and
-        `attention_mask` (required then) is their `(B, 1, Q, T)` mask over the keys.
+        `attention_mask` (required then) is their `(B, 1, Q, T)` mask over the keys. `query_scale` `(B, T, 1)`
+        multiplies each row's query (log-n scaling, `AdaModel.query_scale`).
         """
         batch_size = hidden_states.shape[0]
         k = self._heads(self.k_proj(hidden_states), self.num_key_value_heads)
         v = self._heads(self.v_proj(hidden_states), self.num_key_value_heads)
         if query_positions is not None:
             hidden_states = gather_positions(hidden_states, query_positions)
+            query_scale = None if query_scale is None else gather_positions(query_scale, query_positions)
         q = self._heads(self.q_proj(hidden_states), self.num_heads)
+        if query_scale is not None:
+            q = q * query_scale[:, None].to(q.dtype)
         # q: (B, H, T, D); k, v: (B, KV, T, D). enable_gqa lets the kernel share each key/value head across its
         # query heads instead of materialising a copy per head. Without a mask the causal flash kernel runs.
         enable_gqa = self.num_key_value_heads != self.num_heads
@@ -141,11 +147,12 @@ class AdaDecoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         query_positions: torch.Tensor | None = None,
+        query_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`(B, T, hidden) -> (B, T, hidden)`, or `(B, Q, hidden)` at `query_positions` `(B, Q)` only."""
         residual = hidden_states if query_positions is None else gather_positions(hidden_states, query_positions)
         hidden_states = residual + self.dropout(
-            self.self_attn(self.input_layernorm(hidden_states), attention_mask, query_positions)
+            self.self_attn(self.input_layernorm(hidden_states), attention_mask, query_positions, query_scale)
         )
         return hidden_states + self.dropout(self.mlp(self.post_attention_layernorm(hidden_states)))
 
@@ -493,11 +500,12 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mask = check_inputs(self.config, input_ids, attention_mask, position_ids, inputs_embeds)
-        hidden_states = self._embed(input_ids, attention_mask, position_ids, inputs_embeds)
-        mask = self._attention_mask(attention_mask, hidden_states.dtype)
+        position_ids = self.position_ids(attention_mask) if position_ids is None else position_ids
+        hidden_states = self._embed(input_ids, position_ids, inputs_embeds)
+        mask, scale = self._attention_mask(attention_mask, hidden_states.dtype), self.query_scale(position_ids)
         all_hidden_states = (hidden_states,) if output_hidden_states else None
         for layer in self.layers:
-            hidden_states = layer(hidden_states, mask)
+            hidden_states = layer(hidden_states, mask, None, scale)
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
         hidden_states = self.norm(hidden_states)
@@ -515,14 +523,15 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
         """`forward(...).pooler_output` alone, `(batch, hidden_size)`: the last block runs only at each row's EOS,
         since pooling discards its other outputs (with 4 blocks, about a fifth fewer FLOPs). Used by `encode`."""
         attention_mask = check_inputs(self.config, input_ids, attention_mask, None, None)
-        hidden_states = self._embed(input_ids, attention_mask)
-        mask = self._attention_mask(attention_mask, hidden_states.dtype)
+        position_ids = self.position_ids(attention_mask)
+        hidden_states = self._embed(input_ids, position_ids)
+        mask, scale = self._attention_mask(attention_mask, hidden_states.dtype), self.query_scale(position_ids)
         for layer in self.layers[:-1]:
-            hidden_states = layer(hidden_states, mask)
+            hidden_states = layer(hidden_states, mask, None, scale)
         last = last_token_positions(attention_mask)
         keys = torch.arange(attention_mask.shape[1], device=attention_mask.device)
         eos_mask = ((keys <= last[:, None]) & attention_mask.bool())[:, None, None, :]  # (B, 1, 1, T)
-        return self.norm(self.layers[-1](hidden_states, eos_mask, last[:, None])[:, 0])
+        return self.norm(self.layers[-1](hidden_states, eos_mask, last[:, None], scale)[:, 0])
 
     def prefix_embeddings(
         self,
@@ -554,7 +563,8 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
                 f"prefix_lengths must lie in 1..(attended tokens - 1) of their row ({attended.flatten().tolist()} "
                 f"attended tokens), got {prefix_lengths.tolist()}"
             )
-        hidden_states = self._embed(input_ids, attention_mask)
+        position_ids = self.position_ids(attention_mask)
+        hidden_states = self._embed(input_ids, position_ids)
         eos = self.embed_tokens(torch.full_like(prefix_lengths, self.config.eos_token_id))
         eos = self.dropout(eos + self.embed_positions(prefix_lengths))  # (B, K, H), each after its prefix
         batch_size, seq_len, k = *input_ids.shape, prefix_lengths.shape[1]
@@ -564,25 +574,34 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
         sees_itself = torch.eye(k, dtype=torch.bool, device=keys.device).expand(batch_size, k, k)
         eos_mask = torch.cat([sees_text, sees_itself], -1)[:, None]  # (B, 1, K, T + K)
         queries = (seq_len + torch.arange(k, device=keys.device)).expand(batch_size, k)
-        mask = self._attention_mask(attention_mask, hidden_states.dtype)
+        mask, scale = self._attention_mask(attention_mask, hidden_states.dtype), self.query_scale(position_ids)
+        eos_scale = self.query_scale(torch.cat([position_ids, prefix_lengths], 1))
         for i, layer in enumerate(self.layers):
-            eos = layer(torch.cat([hidden_states, eos], 1), eos_mask, queries)
+            eos = layer(torch.cat([hidden_states, eos], 1), eos_mask, queries, eos_scale)
             if i < len(self.layers) - 1:  # the last block's text outputs are not needed
-                hidden_states = layer(hidden_states, mask)
+                hidden_states = layer(hidden_states, mask, None, scale)
         return self.norm(eos)
 
+    @staticmethod
+    def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+        """`(B, T)` positions counted over attended tokens only, so left padding shifts nothing."""
+        return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+    def query_scale(self, position_ids: torch.Tensor) -> torch.Tensor | None:
+        """`(B, T, 1)` log-n factor on the query at each position: `log(p + 1) / log(L)` from the config's
+        `logn_attention_length` L on, exactly 1 before it; None when the config sets no L."""
+        length = self.config.logn_attention_length
+        if length is None:
+            return None
+        scale = torch.log1p(position_ids.float()) / math.log(length)
+        return torch.where(position_ids < length, 1.0, scale)[..., None]
+
     def _embed(
-        self,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor,
-        position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
+        self, input_ids: torch.Tensor | None, position_ids: torch.Tensor, inputs_embeds: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Token plus position embeddings; positions count attended tokens only, so left padding shifts nothing."""
+        """Token plus position embeddings."""
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
-        if position_ids is None:
-            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         return self.dropout(inputs_embeds + self.embed_positions(position_ids))
 
     @staticmethod
