@@ -93,10 +93,12 @@ def load_encoder(name: str, batch_size: int = 64):
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from open_ada.folder import is_open_ada_folder
     from open_ada.teacher import teacher_path
 
-    path = str(teacher_path(name)) if not Path(name).is_dir() else name
-    model = SentenceTransformer(path, trust_remote_code=True, device="cuda" if torch.cuda.is_available() else "cpu")
+    path = teacher_path(name)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = SentenceTransformer(str(path), trust_remote_code=is_open_ada_folder(path), device=device)
     params = sum(p.numel() for p in model.parameters())
 
     def encode(texts: list[str]) -> np.ndarray:
@@ -121,11 +123,10 @@ def long_encoders(name: str, max_length: int) -> tuple[dict, int]:
     `max_seq_length`)."""
     import torch
 
+    from open_ada.folder import is_open_ada_folder
     from open_ada.teacher import chunk_mean_encode, load_teacher
 
-    folder = Path(name)
-    config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
-    if config.get("model_type") == "ada":
+    if is_open_ada_folder(name):
         from transformers import AutoModel
 
         model = AutoModel.from_pretrained(name, trust_remote_code=True).eval()

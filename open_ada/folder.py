@@ -60,6 +60,13 @@ def sentence_transformers_files(hidden_size: int, max_seq_length: int, prompts: 
     }
 
 
+def is_open_ada_folder(folder: str | Path) -> bool:
+    """Whether `folder` holds an open-ada model (its config.json's `model_type` is `ada`): the only folders whose own
+    code is loaded (`trust_remote_code`); any other model folder loads with the libraries' code."""
+    config = Path(folder) / "config.json"
+    return config.is_file() and json.loads(config.read_text()).get("model_type") == AdaModel.config_class.model_type
+
+
 def save_model_folder(
     model: AdaModel, tokenizer, folder: str | Path, storage_dtype: torch.dtype | None = None
 ) -> Path:

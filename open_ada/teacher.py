@@ -18,6 +18,7 @@ import torch
 from loguru import logger
 from tqdm.auto import tqdm
 
+from open_ada.folder import is_open_ada_folder
 from open_ada.hardware import native_bf16
 from open_ada.pools import DERIVED, MAX_PER_SOURCE
 
@@ -41,10 +42,13 @@ def teacher_path(name: str) -> Path:
 
 def load_teacher(name: str):
     """The teacher as a float32 SentenceTransformer, on a GPU when there is one, else on the CPU; an open-ada folder
-    loads with its own code (`modeling_ada.py`)."""
+    loads with its own code (`modeling_ada.py`), any other with the libraries' code (its folder's is never run)."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(teacher_path(name)), trust_remote_code=True, model_kwargs={"dtype": torch.float32})
+    folder = teacher_path(name)
+    return SentenceTransformer(
+        str(folder), trust_remote_code=is_open_ada_folder(folder), model_kwargs={"dtype": torch.float32}
+    )
 
 
 def teacher_encode(model, texts: list[str], batch_size: int = 64) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -56,3 +57,24 @@ def test_an_open_ada_teacher_caches_its_own_embeddings_and_chunk_means(model_fol
     cached = teacher.load_cache(str(model_folder), "long")[1].astype(np.float32)
     np.testing.assert_allclose(cached[0], offline_chunk_mean(model, long), atol=2e-3)
     np.testing.assert_allclose(cached[1], model.encode(short[0]), atol=2e-3)
+
+
+def test_only_an_open_ada_folder_runs_its_own_code(tmp_path, model_folder):
+    """A teacher or evaluated folder of another model type loads with the libraries' code: a module its config.json
+    names in `auto_map` is never imported (here it would raise)."""
+    from open_ada.evaluate import load_encoder
+    from open_ada.folder import is_open_ada_folder
+    from open_ada.teacher import load_teacher, teacher_path
+
+    shipped = teacher_path("all-MiniLM-L6-v2")
+    folder = tmp_path / "minilm"
+    shutil.copytree(shipped, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "booby_trap.BertModel", "AutoConfig": "booby_trap.BertConfig"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "booby_trap.py").write_text("raise RuntimeError('remote code ran')\n")
+    sentences = ["A man is playing a guitar.", "Stocks fell sharply."]
+    expected = load_teacher("all-MiniLM-L6-v2").encode(sentences)
+    np.testing.assert_allclose(load_teacher(str(folder)).encode(sentences), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(load_encoder(str(folder))[0](sentences), expected, rtol=1e-5, atol=1e-6)
+    assert is_open_ada_folder(model_folder) and not is_open_ada_folder(folder) and not is_open_ada_folder(tmp_path)
