@@ -500,12 +500,12 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mask = check_inputs(self.config, input_ids, attention_mask, position_ids, inputs_embeds)
-        position_ids = self.position_ids(attention_mask) if position_ids is None else position_ids
+        position_ids = self.attended_positions(attention_mask) if position_ids is None else position_ids
         hidden_states = self._embed(input_ids, position_ids, inputs_embeds)
         mask, scale = self._attention_mask(attention_mask, hidden_states.dtype), self.query_scale(position_ids)
         all_hidden_states = (hidden_states,) if output_hidden_states else None
         for layer in self.layers:
-            hidden_states = layer(hidden_states, mask, None, scale)
+            hidden_states = layer(hidden_states, mask, query_scale=scale)
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
         hidden_states = self.norm(hidden_states)
@@ -523,11 +523,11 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
         """`forward(...).pooler_output` alone, `(batch, hidden_size)`: the last block runs only at each row's EOS,
         since pooling discards its other outputs (with 4 blocks, about a fifth fewer FLOPs). Used by `encode`."""
         attention_mask = check_inputs(self.config, input_ids, attention_mask, None, None)
-        position_ids = self.position_ids(attention_mask)
+        position_ids = self.attended_positions(attention_mask)
         hidden_states = self._embed(input_ids, position_ids)
         mask, scale = self._attention_mask(attention_mask, hidden_states.dtype), self.query_scale(position_ids)
         for layer in self.layers[:-1]:
-            hidden_states = layer(hidden_states, mask, None, scale)
+            hidden_states = layer(hidden_states, mask, query_scale=scale)
         last = last_token_positions(attention_mask)
         keys = torch.arange(attention_mask.shape[1], device=attention_mask.device)
         eos_mask = ((keys <= last[:, None]) & attention_mask.bool())[:, None, None, :]  # (B, 1, 1, T)
@@ -563,7 +563,7 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
                 f"prefix_lengths must lie in 1..(attended tokens - 1) of their row ({attended.flatten().tolist()} "
                 f"attended tokens), got {prefix_lengths.tolist()}"
             )
-        position_ids = self.position_ids(attention_mask)
+        position_ids = self.attended_positions(attention_mask)
         hidden_states = self._embed(input_ids, position_ids)
         eos = self.embed_tokens(torch.full_like(prefix_lengths, self.config.eos_token_id))
         eos = self.dropout(eos + self.embed_positions(prefix_lengths))  # (B, K, H), each after its prefix
@@ -579,11 +579,11 @@ class AdaModel(AdaInferenceMixin, AdaPreTrainedModel):
         for i, layer in enumerate(self.layers):
             eos = layer(torch.cat([hidden_states, eos], 1), eos_mask, queries, eos_scale)
             if i < len(self.layers) - 1:  # the last block's text outputs are not needed
-                hidden_states = layer(hidden_states, mask, None, scale)
+                hidden_states = layer(hidden_states, mask, query_scale=scale)
         return self.norm(eos)
 
     @staticmethod
-    def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    def attended_positions(attention_mask: torch.Tensor) -> torch.Tensor:
         """`(B, T)` positions counted over attended tokens only, so left padding shifts nothing."""
         return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
