@@ -152,7 +152,7 @@ def held_out_squad_rows(data_dir: Path = DATA_DIR) -> list[list[str]]:
     return rows[-SQUAD_HELD_OUT_ROWS:]
 
 
-def _task(name: str, queries: list[str], relevant: list[set[str]], docs: list[str]) -> RetrievalSet:
+def retrieval_task(name: str, queries: list[str], relevant: list[set[str]], docs: list[str]) -> RetrievalSet:
     """A RetrievalSet from query texts, each query's relevant document texts, and the whole corpus."""
     doc_ids = {text: f"d{i}" for i, text in enumerate(dict.fromkeys(docs))}
     return RetrievalSet(
@@ -166,12 +166,12 @@ def _task(name: str, queries: list[str], relevant: list[set[str]], docs: list[st
 def _news_titles(data_dir: Path) -> RetrievalSet:
     held = held_out_articles(data_dir)
     bodies = [" ".join(" ".join(body).split()[:NEWS_BODY_WORDS]) for _, body in held]
-    return _task("news-titles", [t for t, _ in held], [{b} for b in bodies], bodies)
+    return retrieval_task("news-titles", [t for t, _ in held], [{b} for b in bodies], bodies)
 
 
 def _squad_sentences(data_dir: Path) -> RetrievalSet:
     rows = held_out_squad_rows(data_dir)
-    return _task("squad-sentences", [q for q, _ in rows], [{a} for _, a in rows], [a for _, a in rows])
+    return retrieval_task("squad-sentences", [q for q, _ in rows], [{a} for _, a in rows], [a for _, a in rows])
 
 
 def _scitail_claims(data_dir: Path) -> RetrievalSet:
@@ -180,7 +180,9 @@ def _scitail_claims(data_dir: Path) -> RetrievalSet:
     for premise, hypothesis, label in rows:
         if label == "entailment":
             entailed.setdefault(hypothesis, set()).add(premise)
-    return _task("scitail-claims", list(entailed), list(entailed.values()), [premise for premise, _, _ in rows])
+    return retrieval_task(
+        "scitail-claims", list(entailed), list(entailed.values()), [premise for premise, _, _ in rows]
+    )
 
 
 def _medical_questions(data_dir: Path) -> RetrievalSet:
@@ -189,7 +191,7 @@ def _medical_questions(data_dir: Path) -> RetrievalSet:
     for q1, q2, label in rows:
         if label == "1":
             similar.setdefault(q1, set()).add(q2)
-    return _task("medical-questions", list(similar), list(similar.values()), [q2 for _, q2, _ in rows])
+    return retrieval_task("medical-questions", list(similar), list(similar.values()), [q2 for _, q2, _ in rows])
 
 
 def read_ood_task(name: str, data_dir: Path = DATA_DIR) -> RetrievalSet:

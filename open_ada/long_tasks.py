@@ -13,6 +13,10 @@ that context exactly. The build is deterministic: the same data and arguments gi
   an article in it is a query with that digest as its one relevant document, wherever the article sits: a model that
   reads only the start of a document cannot find most of them. 32 digests of 512 / 1k / 2k / 4k / 8k tokens hold
   72 / 118 / 273 / 555 / 1,157 articles, so many more queries than one a document would give (and no random choice).
+- `articles`: a held-out news article's headline -> that article, cut to `length` tokens, among every held-out article
+  longer than `SHORT_CONTEXT` tokens (518 with the shipped tokenizer: median 400, longest 5,032). The same queries
+  and articles at every length, so the columns show what reading more of each article adds. A headline is about its
+  article's opening: the opposite of `documents`, where most answers lie deep in the text.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from open_ada.data import DATA_DIR, RetrievalSet, held_out_articles, held_out_squad_rows
+from open_ada.data import DATA_DIR, RetrievalSet, held_out_articles, held_out_squad_rows, retrieval_task
 from open_ada.paths import DEFAULT_MODEL
 
-LONG_TASKS = ("needle", "passkey", "documents")
+LONG_TASKS = ("needle", "passkey", "documents", "articles")
 LONG_LENGTHS = (512, 1024, 2048, 4096, 8192)
-LONG_DOCS = 32  # documents per task and length (and queries, but for `documents`: one per article)
+LONG_DOCS = 32  # documents per task and length (and queries, but for `documents`: one per article); not `articles`
+SHORT_CONTEXT = 256  # `articles` leaves out the articles of up to this many tokens: every model reads those whole
 FIRST_NAMES = (
     "Ada Boris Chen Dara Emil Farah Goran Hana Ivo Jonas Kemal Lena Mira Nils Olga Pavel Rosa Sami Tomas Uma".split()
 )
@@ -45,6 +50,8 @@ def shipped_token_counter(model_dir: str | Path = DEFAULT_MODEL) -> Callable[[li
 
 def _cut(text: str, budget: int, count: Callable[[list[str]], list[int]]) -> str:
     """The longest prefix of whole words of `text` with at most `budget` tokens (EOS included; binary search)."""
+    if count([text])[0] <= budget:
+        return text
     words = text.split(" ")  # newlines stay inside words: paragraphs survive the cut
     low, high = 0, len(words)
     while low < high:
@@ -89,7 +96,7 @@ def build_long_task(
     seed: int = 0,
 ) -> RetrievalSet:
     """Task `name` (of `LONG_TASKS`) with `n_docs` documents of at most `length` tokens: one query each (`needle`,
-    `passkey`, placed by `seed`) or one per article (`documents`)."""
+    `passkey`, placed by `seed`) or one per article (`documents`); `articles` takes every article it can."""
     if name not in LONG_TASKS:
         raise ValueError(f"unknown long-document task {name!r}; allowed: {list(LONG_TASKS)}")
     if length < 64:
@@ -98,6 +105,11 @@ def build_long_task(
     rng = random.Random(f"{name}-{length}-{seed}")
     articles = held_out_articles(data_dir)
     queries, docs, qrels = [], [], []
+    if name == "articles":
+        bodies = [" ".join(body) for _, body in articles]
+        long = [i for i, n in enumerate(count(bodies)) if n > SHORT_CONTEXT]
+        cut = [_cut(bodies[i], length, count) for i in long]
+        return retrieval_task(f"{name}-{length}", [articles[i][0] for i in long], [{text} for text in cut], cut)
     if name == "documents":
         start = 0
         for _ in range(n_docs):

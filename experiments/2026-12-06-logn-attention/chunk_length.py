@@ -15,7 +15,7 @@ from loguru import logger
 
 import modeling_ada
 from modeling_ada import AdaModel
-from open_ada.data import _task, held_out_articles
+from open_ada.data import held_out_articles, retrieval_task
 from open_ada.evaluate import long_scores, retrieval_scores
 from open_ada.long_tasks import build_long_task, shipped_token_counter
 
@@ -31,7 +31,9 @@ def main() -> None:
     articles = held_out_articles()
     bodies = [" ".join(" ".join(body).split()) for _, body in articles]
     keep = [i for i, n in enumerate(count(bodies)) if n > 256]
-    news = _task("news-bodies", [articles[i][0] for i in keep], [{bodies[i]} for i in keep], [bodies[i] for i in keep])
+    news = retrieval_task(
+        "news-bodies", [articles[i][0] for i in keep], [{bodies[i]} for i in keep], [bodies[i] for i in keep]
+    )
     digests = {n: build_long_task("documents", n, 32, count=count) for n in LENGTHS}
     model = AdaModel.from_pretrained(args.model).eval()
 

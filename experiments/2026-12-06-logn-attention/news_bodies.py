@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from loguru import logger
 
-from open_ada.data import _task, held_out_articles
+from open_ada.data import held_out_articles, retrieval_task
 from open_ada.evaluate import long_encoders, retrieval_scores
 from open_ada.long_tasks import shipped_token_counter
 
@@ -34,7 +34,9 @@ def main() -> None:
     bodies = [" ".join(" ".join(body).split()) for _, body in articles]
     lengths = shipped_token_counter()(bodies)
     keep = [i for i, n in enumerate(lengths) if n > CONTEXT]
-    data = _task("news-bodies", [articles[i][0] for i in keep], [{bodies[i]} for i in keep], [bodies[i] for i in keep])
+    data = retrieval_task(
+        "news-bodies", [articles[i][0] for i in keep], [{bodies[i]} for i in keep], [bodies[i] for i in keep]
+    )
     kept = np.array([lengths[i] for i in keep])
     logger.info(
         f"{len(keep)} of {len(articles)} held-out articles over {CONTEXT} tokens: median {np.median(kept):.0f}, "
