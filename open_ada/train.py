@@ -83,9 +83,12 @@ class TrainConfig:
     init_model: str | None = None  # continue from this model folder (a later stage) instead of a new model
     # grow init_model's learned positions to this many (`AdaModel.resize_position_embeddings`); None keeps them
     extend_positions: int | None = None
-    # train only the position rows that extend_positions adds (`freeze_all_but_new_positions`): every other weight
-    # stays, so a text within init_model's context embeds exactly as before; needs weight_decay 0
+    # train only the position rows that extend_positions adds (`freeze_all_but_rows`): every other weight stays, so a
+    # text within init_model's context embeds exactly as before; needs weight_decay 0
     new_positions_only: bool = False
+    # train only these token embedding rows (e.g. the tokens a tokenizer change gave new spellings): every other
+    # weight stays, so a text without them embeds exactly as before; needs weight_decay 0
+    train_token_ids: list[int] = field(default_factory=list)
     # with extend_positions: log-n attention scaling past init_model's context (`AdaConfig.logn_attention_length`),
     # so attention over a long input stays about as sharp as over the texts init_model was trained on
     logn_attention: bool = False
@@ -164,6 +167,12 @@ class TrainConfig:
                 "new_positions_only trains the rows that extend_positions adds and keeps every other weight: it "
                 f"needs extend_positions and weight_decay 0 (which would shrink the kept weights), got "
                 f"extend_positions={self.extend_positions}, weight_decay={self.weight_decay}"
+            )
+        if self.train_token_ids and (self.new_positions_only or self.weight_decay):
+            raise ValueError(
+                "train_token_ids trains those token rows and keeps every other weight: it needs weight_decay 0 (which "
+                f"would shrink the kept weights) and no new_positions_only, got weight_decay={self.weight_decay}, "
+                f"new_positions_only={self.new_positions_only}"
             )
         if self.logn_attention and not self.extend_positions:
             raise ValueError(
@@ -482,16 +491,20 @@ def batch_sampler(
     return NoDuplicatesBatchSampler(dataset, batch_size, drop_last, **kwargs)
 
 
-def freeze_all_but_new_positions(model, trained: int) -> None:
-    """Leaves only `model`'s position rows from `trained` on trainable. Causal attention means a token reads only the
-    positions before it, so a text of at most `trained` tokens, its EOS included, embeds exactly as before training:
-    only what the model makes of longer texts can change."""
+def freeze_all_but_rows(model, table: torch.nn.Embedding, rows: list[int]) -> None:
+    """Leaves only `rows` of `model`'s embedding `table` trainable (their gradient; the optimiser must not decay the
+    others). With the position rows from init_model's context on, a text within that context embeds exactly as
+    before, since causal attention means a token reads only the positions before it; with a set of token rows, so
+    does every text without those tokens."""
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    weight = model.embed_positions.weight
-    new_rows = (torch.arange(weight.shape[0], device=weight.device) >= trained).to(weight.dtype)[:, None]
+    weight = table.weight
+    if not all(0 <= row < weight.shape[0] for row in rows):
+        raise ValueError(f"rows must lie in 0-{weight.shape[0] - 1}, got {sorted(set(rows))[:3]}...{max(rows)}")
+    keep = torch.zeros(weight.shape[0], 1, dtype=weight.dtype, device=weight.device)
+    keep[rows] = 1
     weight.requires_grad_(True)
-    weight.register_hook(lambda grad: grad * new_rows)
+    weight.register_hook(lambda grad: grad * keep)
 
 
 def fitting(documents: list[str], tokenizer, max_length: int, name: str) -> list[int]:
@@ -608,8 +621,13 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
             student[0].auto_model.config.logn_attention_length = trained
             logger.info(f"log-n attention scaling past {trained} tokens")
         if config.new_positions_only:
-            freeze_all_but_new_positions(student[0].auto_model, trained)
+            model = student[0].auto_model
+            freeze_all_but_rows(model, model.embed_positions, list(range(trained, config.extend_positions)))
             logger.info(f"only position rows {trained}-{config.extend_positions - 1} train; every other weight stays")
+    if config.train_token_ids:
+        model = student[0].auto_model
+        freeze_all_but_rows(model, model.embed_tokens, config.train_token_ids)
+        logger.info(f"only {len(set(config.train_token_ids))} token rows train; every other weight stays")
     if config.uncased:
         from tokenizer.train_tokenizer import make_uncased
 

@@ -133,6 +133,33 @@ def test_prefix_space_stage_spaces_the_tokenizer_it_continues_from(teacher_cache
     np.testing.assert_array_equal(model.encode(["man sings"]), model.encode([" man sings"]))
 
 
+def test_a_stage_that_trains_chosen_token_rows_keeps_every_other_weight(teacher_cache, tmp_path):
+    """`train_token_ids` trains those rows of the token embeddings and nothing else: a text without those tokens embeds
+    as before, one with them does not."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from open_ada.train import TrainConfig, train
+
+    start = train(TrainConfig(**TINY, output_dir=str(tmp_path / "start"), max_steps=2), resume=False)
+    tokenizer = AutoTokenizer.from_pretrained(start)
+    moved, kept = "A man is playing a guitar.", "The weather was cold today."
+    ids = sorted(set(tokenizer(moved)["input_ids"]) - set(tokenizer(kept)["input_ids"]))
+    stage = {**TINY, "init_model": str(start), "weight_decay": 0.0}
+    with pytest.raises(ValueError, match="needs weight_decay 0"):
+        TrainConfig(**{**stage, "weight_decay": 0.01}, output_dir=str(tmp_path / "x"), train_token_ids=ids)
+    with pytest.raises(ValueError, match="rows must lie in 0-399"):
+        train(TrainConfig(**stage, output_dir=str(tmp_path / "x"), train_token_ids=[3, 400], max_steps=1), False)
+    final = train(TrainConfig(**stage, output_dir=str(tmp_path / "rows"), train_token_ids=ids, max_steps=10), False)
+    before, after = (AutoModel.from_pretrained(f, trust_remote_code=True) for f in (start, final))
+    old, new = before.state_dict(), after.state_dict()
+    assert [k for k in old if not torch.equal(old[k], new[k])] == ["embed_tokens.weight"]
+    changed = (old["embed_tokens.weight"] != new["embed_tokens.weight"]).any(-1).nonzero().flatten().tolist()
+    assert changed == ids
+    np.testing.assert_allclose(after.encode(kept), before.encode(kept), rtol=0, atol=1e-6)
+    assert float(after.encode(moved) @ before.encode(moved)) < 0.9999
+
+
 def test_training_resumes_from_its_last_checkpoint(teacher_cache, tmp_path):
     """A run cut off after checkpoint-10 goes on from there and ends where the unbroken run ended."""
     import shutil
