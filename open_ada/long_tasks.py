@@ -31,7 +31,7 @@ from open_ada.paths import DEFAULT_MODEL
 LONG_TASKS = ("needle", "passkey", "documents", "articles")
 LONG_LENGTHS = (512, 1024, 2048, 4096, 8192)
 LONG_DOCS = 32  # documents per task and length (and queries, but for `documents`: one per article); not `articles`
-SHORT_CONTEXT = 256  # `articles` leaves out the articles of up to this many tokens: every model reads those whole
+SHORT_CONTEXT = 256  # `articles` leaves out articles of up to this many tokens: the shipped model reads those whole
 FIRST_NAMES = (
     "Ada Boris Chen Dara Emil Farah Goran Hana Ivo Jonas Kemal Lena Mira Nils Olga Pavel Rosa Sami Tomas Uma".split()
 )
