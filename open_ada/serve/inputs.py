@@ -199,10 +199,10 @@ class InputTokenizer:
 
     def fit(self, ids: list[int], name: str) -> list[list[int]]:
         """An input's chunks: itself if within the context, else as `long_inputs` says (or a 400)."""
+        if self.long_inputs == "chunk":
+            return self.model.chunk(ids)  # itself if within the context
         if len(ids) <= self.context:
             return [ids]
-        if self.long_inputs == "chunk":
-            return self.model.chunk(ids)
         if self.long_inputs == "truncate":
             return [truncate_ids(ids, self.context)]
         raise APIError(
