@@ -499,8 +499,9 @@ def freeze_all_but_rows(model, table: torch.nn.Embedding, rows: list[int]) -> No
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     weight = table.weight
-    if not all(0 <= row < weight.shape[0] for row in rows):
-        raise ValueError(f"rows must lie in 0-{weight.shape[0] - 1}, got {sorted(set(rows))[:3]}...{max(rows)}")
+    outside = sorted({row for row in rows if not 0 <= row < weight.shape[0]})
+    if outside:
+        raise ValueError(f"rows must lie in 0-{weight.shape[0] - 1}; outside it: {outside[:5]}")
     keep = torch.zeros(weight.shape[0], 1, dtype=weight.dtype, device=weight.device)
     keep[rows] = 1
     weight.requires_grad_(True)
