@@ -6,7 +6,9 @@ query of the global EOS in each layer (layers x heads values); both start at zer
 `global_eos.py`'s "global, blocks 128" variant. Text tokens never see the global EOS, so their keys and values are
 computed once per document (no gradient) and only the EOS's path runs in training: an epoch over the 1,281
 documents takes seconds once the keys are cached. A tenth of the documents is held out for the fit (mean cosine to
-the target); then the `documents` and `articles` long tasks are scored once with the trained parameters.
+the target); then the `documents` and `articles` long tasks are scored once with the trained parameters. With
+`--digests N`, each step also adds an in-batch contrastive term on N (title, digest) pairs of the training news
+(the `digests` pair set): the title's v13 embedding against the digests' global-EOS embeddings.
 
     PYTHONPATH=. python experiments/2026-12-06-global-eos/global_eos_fit.py runs/v13 --output-dir runs/global-eos/fit
 """
@@ -27,6 +29,7 @@ from loguru import logger
 from modeling_ada import AdaModel, chunk_ids
 from open_ada.evaluate import long_scores, memoised
 from open_ada.long_tasks import build_long_task, shipped_token_counter
+from open_ada.pools import build
 from open_ada.train import allowed_cache
 
 LENGTHS = (512, 1024, 2048, 4096, 8192)
@@ -97,6 +100,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--digests", type=int, default=0, help="(title, digest) pairs for an in-batch contrastive term")
+    p.add_argument("--scale", type=float, default=20.0, help="the contrastive term's logit scale")
     args = p.parse_args()
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,6 +121,15 @@ def main() -> None:
         if n % 200 == 0:
             logger.info(f"keys of {n}/{len(rows)} documents ({time.time() - start:.0f}s)")
     target = {i: torch.from_numpy(targets[i].astype(np.float32)) for i in rows}
+    # (title -> digest) pairs of the training news (`open-ada`'s `digests` pair set, filtered by the training filter)
+    pairs = [row for row, _ in build("digests", seed=args.seed)][: args.digests]
+    titles = torch.from_numpy(model.encode([title for title, _ in pairs], convert_to_numpy=True)).float()
+    digests = []
+    for n, (_, digest) in enumerate(pairs):
+        keys, position = block_keys(model, model.tokenizer([digest])["input_ids"][0])
+        digests.append(([(k.bfloat16(), v.bfloat16()) for k, v in keys], position))
+        if n % 200 == 0:
+            logger.info(f"keys of {n}/{len(pairs)} digests ({time.time() - start:.0f}s)")
     eos = GlobalEos(model)
     optimiser = torch.optim.Adam(eos.parameters(), lr=args.lr)
 
@@ -136,6 +150,11 @@ def main() -> None:
         for b in range(0, len(order), args.batch_size):
             batch = order[b : b + args.batch_size]
             loss = torch.stack([1 - eos_embedding(model, eos, *unpack(cached[i])) @ target[i] for i in batch]).mean()
+            if digests:  # the next batch of digests, cycling
+                j = [(b // args.batch_size * args.batch_size + k) % len(digests) for k in range(args.batch_size)]
+                docs = torch.stack([eos_embedding(model, eos, *unpack(digests[k])) for k in j])
+                logits = args.scale * titles[j] @ docs.T
+                loss = loss + F.cross_entropy(logits, torch.arange(len(j)))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -146,6 +165,7 @@ def main() -> None:
         )
     torch.save(eos.state_dict(), out / "global_eos.pt")
     cached.clear()  # the keys of 1,281 documents: memory for the evaluation
+    digests.clear()
     count = shipped_token_counter()
     encode = memoised(lambda texts: embed(model, eos, texts))
     scores = {}
