@@ -133,13 +133,13 @@ def main() -> None:
     eos = GlobalEos(model)
     optimiser = torch.optim.Adam(eos.parameters(), lr=args.lr)
 
-    def fit(docs: list[int]) -> float:
-        with torch.no_grad():
-            return float(np.mean([float(eos_embedding(model, eos, *unpack(cached[i])) @ target[i]) for i in docs]))
-
     def unpack(entry):
         keys, position = entry
         return [(k.float(), v.float()) for k, v in keys], position
+
+    def fit(docs: list[int]) -> float:
+        with torch.no_grad():
+            return float(np.mean([float(eos_embedding(model, eos, *unpack(cached[i])) @ target[i]) for i in docs]))
 
     log = [{"epoch": 0, "held_out_fit": fit(held), "train_fit": fit(train)}]
     logger.info(f"untrained: held-out fit {log[-1]['held_out_fit']:.4f}, training fit {log[-1]['train_fit']:.4f}")
@@ -151,7 +151,7 @@ def main() -> None:
             batch = order[b : b + args.batch_size]
             loss = torch.stack([1 - eos_embedding(model, eos, *unpack(cached[i])) @ target[i] for i in batch]).mean()
             if digests:  # the next batch of digests, cycling
-                j = [(b // args.batch_size * args.batch_size + k) % len(digests) for k in range(args.batch_size)]
+                j = [(b + k) % len(digests) for k in range(args.batch_size)]
                 docs = torch.stack([eos_embedding(model, eos, *unpack(digests[k])) for k in j])
                 logits = args.scale * titles[j] @ docs.T
                 loss = loss + F.cross_entropy(logits, torch.arange(len(j)))
