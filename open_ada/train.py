@@ -84,7 +84,8 @@ class TrainConfig:
     # grow init_model's learned positions to this many (`AdaModel.resize_position_embeddings`); None keeps them
     extend_positions: int | None = None
     # train only the position rows that extend_positions adds (`freeze_all_but_rows`): every other weight stays, so a
-    # text within init_model's context embeds exactly as before; needs weight_decay 0
+    # text within init_model's context embeds exactly as before; needs weight_decay 0 and long data only (the `long`
+    # pool, `LONG_PAIR_SETS`), since a text within that context gives these rows no gradient
     new_positions_only: bool = False
     # train only these token embedding rows (e.g. the tokens a tokenizer change gave new spellings): every other
     # weight stays, so a text without them embeds exactly as before; needs weight_decay 0
@@ -167,6 +168,13 @@ class TrainConfig:
                 "new_positions_only trains the rows that extend_positions adds and keeps every other weight: it "
                 f"needs extend_positions and weight_decay 0 (which would shrink the kept weights), got "
                 f"extend_positions={self.extend_positions}, weight_decay={self.weight_decay}"
+            )
+        short = sorted(set(self.distill_pools) - {"long"}) + sorted(set(self.pair_sets) - set(LONG_PAIR_SETS))
+        if self.new_positions_only and short:
+            raise ValueError(
+                "new_positions_only trains only the positions past init_model's context, which only long documents "
+                "reach: distill_pools may hold only 'long' and pair_sets only those of "
+                f"{list(LONG_PAIR_SETS)}; {short} would give those rows no gradient"
             )
         if self.train_token_ids and (self.new_positions_only or self.weight_decay):
             raise ValueError(

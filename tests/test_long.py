@@ -409,6 +409,9 @@ def test_training_only_the_new_positions_keeps_every_text_within_the_old_context
     grown = dict(extend_positions=512, distill_pools=["long"], max_seq_length=512, long_batch_tokens=1024)
     with pytest.raises(ValueError, match="weight_decay 0"):
         tiny_long_run(tmp_path, 64, new_positions_only=True, **grown)
+    with pytest.raises(ValueError, match=r"\['sentences', 'qa'\] would give those rows no gradient"):
+        short_data = {**grown, "distill_pools": ["long", "sentences"], "pair_sets": ["qa"]}
+        tiny_long_run(tmp_path, 64, new_positions_only=True, weight_decay=0.0, **short_data)
     with pytest.raises(ValueError, match="logn_attention .* set extend_positions too"):
         tiny_long_run(tmp_path, 64, logn_attention=True)
     run = tiny_long_run(tmp_path, 64, new_positions_only=True, weight_decay=0.0, logn_attention=logn, **grown)
