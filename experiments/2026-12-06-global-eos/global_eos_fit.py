@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from global_eos import LENGTHS, TASKS
 from loguru import logger
 
 from modeling_ada import AdaModel, chunk_ids
@@ -32,8 +33,6 @@ from open_ada.long_tasks import build_long_task, shipped_token_counter
 from open_ada.pools import build
 from open_ada.train import allowed_cache
 
-LENGTHS = (512, 1024, 2048, 4096, 8192)
-TASKS = ("documents", "articles")
 BLOCK_LENGTH = 128
 
 
@@ -60,7 +59,8 @@ def block_keys(model: AdaModel, ids: list[int]) -> tuple[list[tuple[torch.Tensor
     keys = []
     for layer in model.layers:
         attn, tokens = layer.self_attn, layer.input_layernorm(hidden[attended][None])
-        keys.append((attn._heads(attn.k_proj(tokens), 1), attn._heads(attn.v_proj(tokens), 1)))
+        kv_heads = attn.num_key_value_heads
+        keys.append((attn._heads(attn.k_proj(tokens), kv_heads), attn._heads(attn.v_proj(tokens), kv_heads)))
         hidden = layer(hidden)  # right padding: the causal kernel needs no mask
     return keys, len(blocks[-1])
 
@@ -72,8 +72,8 @@ def eos_embedding(model: AdaModel, eos: GlobalEos, keys, position: int) -> torch
     for layer, (k_text, v_text), log_scale in zip(model.layers, keys, eos.log_scale, strict=True):
         attn, x = layer.self_attn, layer.input_layernorm(hidden)
         q = attn._heads(attn.q_proj(x), attn.num_heads) * log_scale.exp()[None, :, None, None]
-        k = torch.cat([k_text, attn._heads(attn.k_proj(x), 1)], 2)
-        v = torch.cat([v_text, attn._heads(attn.v_proj(x), 1)], 2)
+        k = torch.cat([k_text, attn._heads(attn.k_proj(x), attn.num_key_value_heads)], 2)
+        v = torch.cat([v_text, attn._heads(attn.v_proj(x), attn.num_key_value_heads)], 2)
         out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)  # the EOS sees every token and itself
         hidden = hidden + attn.o_proj(out.transpose(1, 2).reshape(1, 1, -1))
         hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
