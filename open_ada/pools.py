@@ -409,6 +409,35 @@ def qa_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     return _capped(rows, max_per_source, seed)
 
 
+def answer_passage_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
+    """(question, passage): each SQuAD question of `qa/qa.tsv` with a passage of `PASSAGE_WORDS` words that holds its
+    answer sentence among the answer sentences next to it in the file (SQuAD's rows run in article order), grown one
+    neighbour at a time on a random side, so the answer sits anywhere in it: contrastive training for natural
+    questions -> paragraph retrieval, msmarco's shape, where `qa` pairs a question with one sentence. A passage that
+    would hold a held-out or listed sentence is dropped whole by the training filter (it checks every sentence)."""
+    rng = random.Random(seed)
+    by_source: dict[str, list[tuple[str, str]]] = {}
+    for fields, source in read_sourced(data_dir / "qa" / "qa.tsv"):
+        if "squad" in source:
+            by_source.setdefault(source, []).append((fields[0], fields[1]))
+    rows: list[Row] = []
+    for source, pairs in by_source.items():
+        sentences = list(dict.fromkeys(answer for _, answer in pairs))
+        index = {sentence: i for i, sentence in enumerate(sentences)}
+        for question, answer in pairs:
+            first = last = index[answer]
+            words, target = len(answer.split()), rng.randint(*PASSAGE_WORDS)
+            while words < target and (first > 0 or last < len(sentences) - 1):
+                if last == len(sentences) - 1 or (first > 0 and rng.random() < 0.5):
+                    first -= 1
+                    words += len(sentences[first].split())
+                else:
+                    last += 1
+                    words += len(sentences[last].split())
+            rows.append(((question, " ".join(sentences[first : last + 1])), source))
+    return _capped(rows, max_per_source, seed)
+
+
 def nli_triplets(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
     """(premise, entailed hypothesis, contradicted hypothesis) of `nli/nli.tsv`: each entailed hypothesis of a
     premise with one of its contradictions as the hard negative."""
@@ -555,6 +584,7 @@ BUILDERS: dict[str, Callable[[Path, int, int], list[Row]]] = {
     "queries": queries_pool,
     "long": long_pool,
     "qa": qa_pairs,
+    "answers": answer_passage_pairs,
     "nli": nli_triplets,
     "definitions": definition_pairs,
     "entities": entity_pairs,
@@ -571,7 +601,7 @@ DERIVED: dict[str, tuple[Callable[[list[str], int], list[Row]], tuple[str, ...]]
     "prefixes": (prefixes_pool, ("long",)),
 }
 # contrastive: (anchor, positive[, negative]) rows
-PAIR_SETS = ("qa", "nli", "definitions", "entities", "subjects", "headlines", "keywords", "digests")
+PAIR_SETS = ("qa", "answers", "nli", "definitions", "entities", "subjects", "headlines", "keywords", "digests")
 LONG_PAIR_SETS = ("digests",)  # pair sets whose positives are long documents (1k-8k tokens)
 
 

@@ -34,6 +34,11 @@ def write_sourced(path: Path, rows: list[tuple[str, str]]) -> None:
     Path(f"{path}.src").write_text("".join(f"{source}\n" for _, source in rows), encoding="utf-8")
 
 
+def river_sentence(i: int) -> str:
+    """The answer sentences of a training SQuAD article, 17 words each: `answers` joins them into passages."""
+    return f"the river passes town number {i} on its long way down from the high hills to the sea."
+
+
 def article(i: int) -> tuple[str, list[str]]:
     title = f"Company number {i} reports results for quarter {i}"
     body = [f"Sentence {j} of article {i} tells what the company number {i} did in its year." for j in range(12)]
@@ -76,7 +81,12 @@ def data_dir(tmp_path_factory) -> Path:
         (f"question number {i} of squad?\tanswer number {i} of squad.", "squad_v1.1_sentence(nqg_test)")
         for i in range(4)
     ]
-    write_sourced(root / "qa" / "qa.tsv", qa)
+    river = [
+        (f"where does the river pass town {i}?\t{river_sentence(i)}", "squad_v1.1_sentence(nqg_dev)")
+        for i in range(20)
+    ]
+    river.insert(10, (f"what is listed in the river article?\t{LISTED}", "squad_v1.1_sentence(nqg_dev)"))
+    write_sourced(root / "qa" / "qa.tsv", qa + river)
     dupq = [(f"Can I take pill number {i} daily?\tIs pill number {i} safe every day?\t1", "mqp") for i in range(20)]
     write_sourced(root / "qa" / "dupq.tsv", dupq + [(f"Is this one listed or not?\t{LISTED}\t1", "mqp")])
     para = [(f"He said thing number {i}.\tThing number {i} was said by him.\t1", "msrp_train") for i in range(4)]
@@ -131,7 +141,7 @@ def test_the_listed_sentence_reaches_every_pool_without_the_filter(data_dir, mon
 
         shutil.copytree(data_dir, empty)
         (empty / "denylist" / "eval-texts.sha1").write_text("")
-    for name in "pairs text passages long qa nli definitions entities subjects keywords digests".split():
+    for name in "pairs text passages long qa answers nli definitions entities subjects keywords digests".split():
         assert [t for t in texts_of(build(name, empty)) if LISTED.lower()[:-1] in t.lower()], name
 
 
@@ -146,6 +156,23 @@ def test_passages_join_the_lines_of_one_article_and_start_with_its_title(data_di
     assert starts and all(re.match(r"Company number (\d+) .* Sentence 0 of article \1 ", p) for p in starts)
     forum = [fields[0] for fields, source in build("passages", data_dir) if source == "goemotions_reddit"]
     assert forum == []  # comments are unrelated lines: never joined
+
+
+def test_answers_pair_each_squad_question_with_the_answer_sentences_around_its_own(data_dir):
+    from open_ada.pools import PASSAGE_WORDS
+
+    rows = build("answers", data_dir)
+    assert rows == build("answers", data_dir)  # deterministic for a seed
+    around = " ".join(river_sentence(i) for i in range(20))  # the article's answer sentences, in file order
+    starts = set()
+    for (question, passage), source in rows:
+        town = int(question.removeprefix("where does the river pass town ").removesuffix("?"))
+        assert river_sentence(town) in passage and passage in around, question  # consecutive whole sentences
+        assert PASSAGE_WORDS[0] <= len(passage.split()) < PASSAGE_WORDS[1] + 17 and source.endswith("(nqg_dev)")
+        starts.add(passage.startswith(river_sentence(town)))
+    assert starts == {True, False}  # the answer sits anywhere in its passage
+    # the listed question's passage and those that reached over the listed sentence are dropped whole, not cut around it
+    assert 0 < len(rows) < 20
 
 
 def test_nli_triplets_pair_each_entailment_with_a_contradiction_of_the_same_premise(data_dir):
