@@ -410,11 +410,12 @@ def qa_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
 
 
 def answer_passage_pairs(data_dir: Path, max_per_source: int, seed: int) -> list[Row]:
-    """(question, passage): each SQuAD question of `qa/qa.tsv` with a passage of `PASSAGE_WORDS` words that holds its
-    answer sentence among the answer sentences next to it in the file (SQuAD's rows run in article order), grown one
-    neighbour at a time on a random side, so the answer sits anywhere in it: contrastive training for natural
-    questions -> paragraph retrieval, msmarco's shape, where `qa` pairs a question with one sentence. A passage that
-    would hold a held-out or listed sentence is dropped whole by the training filter (it checks every sentence)."""
+    """(question, passage): each SQuAD question of `qa/qa.tsv` with a passage of about `PASSAGE_WORDS` words that
+    holds its answer sentence among the answer sentences next to it in the file (SQuAD's rows run in article order),
+    grown one neighbour at a time on a random side (the passage ends at the sentence that reaches its drawn length),
+    so the answer sits anywhere in it: contrastive training for natural questions -> paragraph retrieval, msmarco's
+    shape, where `qa` pairs a question with one sentence. A passage that would hold a held-out or listed sentence is
+    dropped whole by the training filter (it checks every sentence)."""
     rng = random.Random(seed)
     by_source: dict[str, list[tuple[str, str]]] = {}
     for fields, source in read_sourced(data_dir / "qa" / "qa.tsv"):
