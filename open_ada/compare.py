@@ -69,7 +69,10 @@ class Difference:
 
 def load_result(path: str, model: str | None) -> dict:
     """The result of `model` (default: the first) in the `open-ada evaluate` record at `path`."""
-    results = json.loads(Path(path).read_text())["results"]
+    record = json.loads(Path(path).read_text())
+    if not isinstance(record, dict) or not isinstance(record.get("results"), list):
+        raise ValueError(f"{path} is not an `open-ada evaluate --output` record (a JSON object with a 'results' list)")
+    results = record["results"]
     names = [r["model"] for r in results]
     if model is None:
         return results[0]

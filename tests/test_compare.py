@@ -85,6 +85,10 @@ def test_refuses_records_it_cannot_pair(tmp_path):
     old.write_text(json.dumps({"results": [{"model": "v9", "retrieval": {"toy": {"ndcg@10": 50.0}}}]}))
     with pytest.raises(ValueError, match=r"no per-query scores for \['toy'\].*run `open-ada evaluate` again"):
         compare(CompareConfig(base=str(old), candidate=a))
+    bare = tmp_path / "bare.json"  # one model's scores, not an `open-ada evaluate` record
+    bare.write_text(json.dumps({"model": "v9", "retrieval": {"toy": {"ndcg@10_by_query": BASE}}}))
+    with pytest.raises(ValueError, match=r"bare\.json is not an `open-ada evaluate --output` record"):
+        compare(CompareConfig(base=str(bare), candidate=a))
     with pytest.raises(ValueError, match="between 0 and 1"):
         CompareConfig(base=a, candidate=a, confidence=95)
 
