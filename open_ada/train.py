@@ -49,8 +49,28 @@ from open_ada.data import read_stsb, training_filter
 from open_ada.folder import save_model_folder
 from open_ada.hardware import native_bf16
 from open_ada.negatives import MINABLE, load_triplets
-from open_ada.pools import LONG_PAIR_SETS, build, prefix_cuts
+from open_ada.pools import LONG_PAIR_SETS, PAIR_SETS, POOLS, build, prefix_cuts
 from open_ada.teacher import TEACHER, load_cache, load_teacher
+
+# TrainConfig's numbers and their least value: an int for a whole number (steps, sizes), a float for any number;
+# POSITIVE ones must also be above 0 (a learning rate, a temperature)
+NUMBERS = {
+    "batch_size": 1,
+    "max_steps": 1,
+    "warmup_steps": 0,
+    "gist_mini_batch": 1,
+    "max_seq_length": 1,
+    "long_batch_tokens": 1,
+    "learning_rate": 0.0,
+    "weight_decay": 0.0,
+    "gist_temperature": 0.0,
+    "matryoshka_weight": 0.0,
+    "neighbour_weight": 0.0,
+    "neighbour_temperature": 0.0,
+    "ranking_weight": 0.0,
+    "ranking_temperature": 0.0,
+}
+POSITIVE = ("learning_rate", "gist_temperature", "neighbour_temperature", "ranking_temperature")
 
 
 @dataclass
@@ -147,6 +167,20 @@ class TrainConfig:
     dataloader_num_workers: int = 0
 
     def __post_init__(self):
+        for key, names, allowed in (
+            ("distill_pools", self.distill_pools, POOLS),
+            ("pair_sets", self.pair_sets, PAIR_SETS),
+        ):
+            unknown = [name for name in names if name not in allowed]
+            if unknown:
+                raise ValueError(f"{key} {unknown}: not a name it takes; allowed: {list(allowed)}")
+        for key, minimum in NUMBERS.items():
+            value = getattr(self, key)
+            whole = isinstance(minimum, int)
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+                raise TypeError(f"{key} must be a {'whole number' if whole else 'number'}, got {value!r}")
+            if value < minimum or (key in POSITIVE and value == 0):
+                raise ValueError(f"{key} must be {'> 0' if key in POSITIVE else f'>= {minimum}'}, got {value!r}")
         if isinstance(self.pair_repeats, dict) and set(self.pair_repeats) != set(self.pair_sets):
             raise ValueError(
                 f"pair_repeats names {sorted(self.pair_repeats)}: as a mapping it must name each pair set of "

@@ -241,6 +241,26 @@ def test_pair_repeats_as_a_mapping_name_each_pair_set():
         TrainConfig(pair_sets=["qa"], pair_repeats={"qa": 1, "nli": 2})  # nli is not trained on
 
 
+@pytest.mark.parametrize(
+    ("values", "error", "message"),
+    [
+        ({"distill_pools": ["sentences", "wiki"]}, ValueError, r"distill_pools \['wiki'\]: not a name.*'passages'"),
+        ({"pair_sets": ["qa", "squad"]}, ValueError, r"pair_sets \['squad'\]: not a name.*'answers'"),
+        ({"batch_size": "256"}, TypeError, "batch_size must be a whole number, got '256'"),
+        ({"warmup_steps": 1.5}, TypeError, "warmup_steps must be a whole number, got 1.5"),
+        ({"max_steps": 0}, ValueError, "max_steps must be >= 1, got 0"),
+        ({"learning_rate": 0}, ValueError, "learning_rate must be > 0, got 0"),
+        ({"weight_decay": -0.01}, ValueError, "weight_decay must be >= 0.0, got -0.01"),
+        ({"neighbour_weight": True}, TypeError, "neighbour_weight must be a number, got True"),
+    ],
+)
+def test_config_names_and_numbers_are_checked_before_anything_loads(values, error, message):
+    from open_ada.train import TrainConfig
+
+    with pytest.raises(error, match=message):
+        TrainConfig(**values)
+
+
 def test_distill_repeats_name_distillation_pools():
     from open_ada.train import TrainConfig
 
