@@ -76,6 +76,18 @@ class BenchConfig(FromArgs):
     output: str = "results/bench.json"  # the markdown table goes next to it (.md)
     smoke: bool = False  # a 2-layer model and tiny workloads, for CI
 
+    def __post_init__(self):
+        sizes = (*self.lengths, *self.memory_lengths, self.batch_tokens, self.plain_batch_size, self.corpus_size)
+        if not self.lengths or not self.memory_lengths or min(sizes) < 1 or self.seconds_per_case < 0:
+            raise ValueError(
+                "lengths and memory_lengths (at least one each), batch_tokens, plain_batch_size and corpus_size must "
+                f"be >= 1 and seconds_per_case >= 0, got {self.lengths}, {self.memory_lengths}, {self.batch_tokens}, "
+                f"{self.plain_batch_size}, {self.corpus_size} and {self.seconds_per_case}"
+            )
+        unknown = [m for m in self.models if m not in ALL_MODELS]
+        if unknown:
+            raise ValueError(f"models {unknown}: unknown; allowed: {list(ALL_MODELS)}")
+
     def smoke_sized(self) -> BenchConfig:
         """The tiny workloads of a smoke run (the whole run then takes seconds of compute, imports aside)."""
         if not self.smoke:
@@ -607,7 +619,12 @@ def ratios(results: list[Result]) -> dict[str, dict[str, float]]:
 
 
 def main(args) -> int:
-    return run(BenchConfig.from_args(args).smoke_sized())
+    try:
+        bench = BenchConfig.from_args(args).smoke_sized()
+    except ValueError as err:
+        logger.error(f"open-ada bench: {err}")
+        return 2
+    return run(bench)
 
 
 def run(bench: BenchConfig) -> int:

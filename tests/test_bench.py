@@ -17,6 +17,7 @@ from open_ada import DEFAULT_MODEL
 from open_ada.bench import (
     ALL_MODELS,
     SMOKE_LAYERS,
+    BenchConfig,
     PeakMemory,
     bert_flops,
     build_gemma,
@@ -113,6 +114,20 @@ def count_flops(model: torch.nn.Module, input_ids: torch.Tensor, **kwargs) -> in
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(input_ids=input_ids, **kwargs)
     return counter.get_total_flops()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"seconds_per_case": -1.0}, r"seconds_per_case >= 0, got .* and -1.0"),
+        ({"lengths": [128, 0]}, r"must be >= 1.*got \[128, 0\]"),
+        ({"memory_lengths": []}, "at least one each"),
+        ({"models": ["encode", "bert"]}, r"models \['bert'\]: unknown; allowed: \['encode'"),
+    ],
+)
+def test_bench_refuses_workloads_it_cannot_measure(values, message):
+    with pytest.raises(ValueError, match=message):
+        BenchConfig(**values)
 
 
 def test_decoder_flops_match_counted_matmuls():

@@ -609,3 +609,5 @@ def test_serve_flags_keep_working_and_truncate_is_long_inputs_truncate():
     )
     with pytest.raises(ValueError, match="max_body_bytes"):
         ServeConfig(max_body_bytes=0)
+    with pytest.raises(ValueError, match=r"port must be in \[0, 65535\].*got 70000"):
+        ServeConfig(port=70000)

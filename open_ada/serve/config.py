@@ -57,6 +57,8 @@ class ServeConfig(FromArgs):
                 f"long_inputs must be one of {LONG_INPUTS} and token_ids one of {TOKEN_IDS}, "
                 f"got {self.long_inputs!r} and {self.token_ids!r}"
             )
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in [0, 65535] (0: any free port), got {self.port}")
         sizes = (self.batch_size, self.max_batch_tokens, self.max_queue, self.max_body_bytes, self.body_timeout_s)
         if min(sizes) <= 0 or self.max_wait_ms < 0:
             raise ValueError(
