@@ -159,12 +159,12 @@ def load_cache(teacher: str, pool: str, limit: int | None = None) -> tuple[list[
             break
         chunks.append(np.load(path))
     emb = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float16)
-    if 0 < len(emb) < len(texts):
+    n = len(emb) if limit is None else min(limit, len(emb))
+    if 0 < n < min(len(texts), limit or len(texts)):  # fewer than asked for: the cache is unfinished
         logger.warning(
             f"{out}: only {len(emb)} of {len(texts)} texts are embedded (run `open-ada embed-teacher --pool {pool}` "
-            f"again to finish it): using those {len(emb)}"
+            f"again to finish it): using those {n}"
         )
-    n = len(emb) if limit is None else min(limit, len(emb))
     return texts[:n], emb[:n]
 
 

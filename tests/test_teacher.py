@@ -51,6 +51,12 @@ def test_a_pool_loads_only_its_finished_chunks_and_says_so(tmp_path, monkeypatch
         logger.remove(sink)
     assert loaded == texts[:2] and emb.shape == (2, 384)
     assert len(warnings) == 1 and "only 2 of 5 texts are embedded" in warnings[0]
+    sink = logger.add(warnings.append, level="WARNING")
+    try:
+        assert teacher.load_cache("all-MiniLM-L6-v2", "pairs", limit=1)[0] == texts[:1]  # all it asked for
+    finally:
+        logger.remove(sink)
+    assert len(warnings) == 1
 
 
 def test_a_model_that_is_neither_a_folder_nor_the_teacher_is_named(tmp_path):
