@@ -5,6 +5,7 @@ own dependencies."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -65,6 +66,28 @@ def is_open_ada_folder(folder: str | Path) -> bool:
     code is loaded (`trust_remote_code`); any other model folder loads with the libraries' code."""
     config = Path(folder) / "config.json"
     return config.is_file() and json.loads(config.read_text()).get("model_type") == AdaModel.config_class.model_type
+
+
+def clear_output_folder(output: Path, inputs: list[Path]) -> None:
+    """Makes way for a model folder written to `output` from the folders `inputs`: removes an earlier model folder
+    (one with a `config.json`) or an empty folder there.
+
+    Raises:
+        ValueError: `output` is one of `inputs`, holds one or lies inside one (removing it would destroy what it is
+            made from), or is a file or a folder other than a model folder. Nothing is removed then.
+    """
+    target = output.resolve()
+    for folder in inputs:
+        source = Path(folder).resolve()
+        if target == source or target in source.parents or source in target.parents:
+            raise ValueError(f"output {output} overlaps its input {folder}: write the new folder somewhere else")
+    if not output.exists():
+        return
+    if not output.is_dir() or (any(output.iterdir()) and not (output / "config.json").is_file()):
+        raise ValueError(
+            f"output {output} exists and is not a model folder: nothing was replaced (remove it or choose another)"
+        )
+    shutil.rmtree(output)
 
 
 def save_model_folder(

@@ -27,7 +27,7 @@ from loguru import logger
 from safetensors.torch import load_file, save_file
 
 from open_ada.cli import FromArgs
-from open_ada.folder import DESCRIBES_THE_MODEL
+from open_ada.folder import DESCRIBES_THE_MODEL, clear_output_folder
 
 WEIGHTS = "model.safetensors"
 POSITIONS = "embed_positions.weight"  # the one tensor a tuned model may have more rows of (a long-context stage)
@@ -47,7 +47,11 @@ def add_arguments(p) -> None:
     """Flags of `open-ada interpolate`; their defaults are `InterpolateConfig`'s."""
     p.add_argument("start", help="the model folder training started from")
     p.add_argument("tuned", help="the trained model folder (copied: config, tokenizer, code)")
-    p.add_argument("--output", required=True, help="the folder to write the mixed model to (replaced if it exists)")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="the folder to write the mixed model to (an earlier model folder there is replaced; never an input)",
+    )
     p.add_argument("--alpha", type=float, default=InterpolateConfig.alpha, help="the tuned model's weight, in [0, 1]")
 
 
@@ -88,8 +92,7 @@ def mix(folders: list[Path], weights: list[float], output: Path) -> Path:
         return sum(w * r for w, r in zip(weights, rows, strict=True))
 
     mixed = {key: mean(key) for key in last}
-    if output.exists():
-        shutil.rmtree(output)
+    clear_output_folder(output, folders)
     shutil.copytree(folders[-1], output, ignore=shutil.ignore_patterns(*DESCRIBES_THE_MODEL))
     save_file(mixed, output / WEIGHTS, metadata={"format": "pt"})
     logger.info(f"{output}: " + " + ".join(f"{w:g} x {f}" for w, f in zip(weights, folders, strict=True)))

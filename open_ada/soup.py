@@ -26,7 +26,11 @@ class SoupConfig(FromArgs):
 def add_arguments(p) -> None:
     """Flags of `open-ada soup`, the fields of `SoupConfig`."""
     p.add_argument("models", nargs="+", help="two or more model folders of one architecture and tokenizer")
-    p.add_argument("--output", required=True, help="the folder to write the soup to (replaced if it exists)")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="the folder to write the soup to (an earlier model folder there is replaced; never an input)",
+    )
 
 
 def soup(folders: list[Path], output: Path) -> Path:

@@ -98,6 +98,27 @@ def test_models_that_cannot_be_mixed_are_refused_with_the_reason(pair, tmp_path,
     assert not (tmp_path / "mix").exists()  # nothing written for a refused mix
 
 
+def test_an_output_that_would_destroy_an_input_or_other_files_is_refused_and_nothing_is_removed(pair, tmp_path):
+    """`--output` the tuned folder itself once deleted it before copying it: every input and foreign file survives."""
+    (start, _), (tuned, _) = pair
+    weights = {folder: (folder / "model.safetensors").read_bytes() for folder in (start, tuned)}
+    for output in (tuned, start, tmp_path, start / "mix"):  # an input, one holding both, one inside an input
+        with pytest.raises(ValueError, match=f"output {output} overlaps its input"):
+            interpolate(start, tuned, output)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("not a model")
+    with pytest.raises(ValueError, match="exists and is not a model folder: nothing was replaced"):
+        soup([start, tuned], notes)
+    assert (notes / "todo.txt").read_text() == "not a model"
+    assert all((folder / "model.safetensors").read_bytes() == data for folder, data in weights.items())
+    earlier = interpolate(start, tuned, tmp_path / "mix", alpha=0.0)  # an earlier mix is a model folder: replaced
+    mixed = load_file(interpolate(start, tuned, earlier, alpha=1.0) / "model.safetensors")
+    torch.testing.assert_close(
+        mixed["embed_tokens.weight"], load_file(tuned / "model.safetensors")["embed_tokens.weight"]
+    )
+
+
 def test_the_mix_leaves_the_tuned_models_results_and_card_behind(pair, tmp_path):
     """An evaluation or comparison kept next to the tuned model, or a shipped folder's card, describes that model: a
     copy in the mix would report numbers the mix never scored."""

@@ -145,6 +145,9 @@ def test_add_prefix_space_copies_a_model_folder_with_only_the_reading_changed(to
     assert loaded("fox")["input_ids"] == tokenizer(" fox")["input_ids"]
     with pytest.raises(ValueError, match="already reads the first word with a prefix space"):
         add_prefix_space_main([str(spaced), "--output", str(tmp_path / "again")])
+    with pytest.raises(ValueError, match="overlaps its input"):  # in place would delete the folder it copies
+        add_prefix_space_main([str(folder), "--output", str(folder)])
+    assert (folder / "model.safetensors").read_bytes() == (spaced / "model.safetensors").read_bytes()
 
 
 def test_the_shipped_tokenizer_reads_case_and_the_first_word_as_the_teacher_does():

@@ -14,18 +14,18 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
-from open_ada.folder import DESCRIBES_THE_MODEL
+from open_ada.folder import DESCRIBES_THE_MODEL, clear_output_folder
 from tokenizer.train_tokenizer import make_prefix_space, save_tokenizer
 
 
 def add_prefix_space(folder: Path, output: Path) -> Path:
-    """Writes a copy of model folder `folder` whose tokenizer has a prefix space to `output` (replaced if it exists)
-    and returns it. Raises ValueError if `folder`'s tokenizer has one already."""
+    """Writes a copy of model folder `folder` whose tokenizer has a prefix space to `output` (an earlier model folder
+    there is replaced) and returns it. Raises ValueError if `folder`'s tokenizer has one already, or if `output` is
+    `folder` or overlaps it (`clear_output_folder`)."""
     tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
     if not make_prefix_space(tokenizer):
         raise ValueError(f"{folder}'s tokenizer already reads the first word with a prefix space: nothing to change")
-    if output.exists():
-        shutil.rmtree(output)
+    clear_output_folder(output, [folder])
     shutil.copytree(folder, output, ignore=shutil.ignore_patterns(*DESCRIBES_THE_MODEL))
     save_tokenizer(tokenizer, output)
     return output
@@ -34,7 +34,11 @@ def add_prefix_space(folder: Path, output: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", help="the model folder to copy")
-    parser.add_argument("--output", required=True, help="the folder to write the copy to (replaced if it exists)")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="the folder to write the copy to (an earlier model folder there is replaced; never the input)",
+    )
     args = parser.parse_args(argv)
     output = add_prefix_space(Path(args.folder), Path(args.output))
     print(f"{output}: {args.folder} with a prefix space before each text's first word")
