@@ -38,6 +38,7 @@ from open_ada.data import (
     read_stsb,
     retrieval_set_names,
 )
+from open_ada.long_tasks import MIN_LENGTH
 
 
 def sts_spearman(encode, pairs: list[ScoredPair]) -> float:
@@ -224,6 +225,10 @@ def evaluate(
             cache[key] = encode_full(texts)
         return cache[key]
 
+    width = encode_full(["width"]).shape[-1] if dimensions else 0
+    too_wide = [dim for dim in dimensions if dim > width]
+    if too_wide:
+        raise ValueError(f"dimensions {too_wide}: {name} embeds in {width}; give widths in [1, {width}]")
     start = time.time()
     result: dict = {
         "model": name,
@@ -325,6 +330,13 @@ class EvaluateConfig(FromArgs):
         default_factory=lambda: [512, 1024, 2048, 4096, 8192]
     )  # tokens (shipped tokenizer)
     long_docs: int = 32  # documents per long task and length
+
+    def __post_init__(self):
+        if any(d < 1 for d in self.dimensions) or self.long_docs < 1 or min(self.long_lengths) < MIN_LENGTH:
+            raise ValueError(
+                f"dimensions must be >= 1, long_docs >= 1 and long_lengths >= {MIN_LENGTH} tokens, got "
+                f"{self.dimensions}, {self.long_docs} and {self.long_lengths}"
+            )
 
 
 def add_arguments(p) -> None:

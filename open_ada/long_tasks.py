@@ -31,6 +31,7 @@ from open_ada.paths import DEFAULT_MODEL
 LONG_TASKS = ("needle", "passkey", "documents", "articles")
 LONG_LENGTHS = (512, 1024, 2048, 4096, 8192)
 LONG_DOCS = 32  # documents per task and length (and queries, but for `documents`: one per article); not `articles`
+MIN_LENGTH = 64  # the shortest long-task document, in tokens: room for a needle and some text around it
 SHORT_CONTEXT = 256  # `articles` leaves out articles of up to this many tokens: the shipped model reads those whole
 FIRST_NAMES = (
     "Ada Boris Chen Dara Emil Farah Goran Hana Ivo Jonas Kemal Lena Mira Nils Olga Pavel Rosa Sami Tomas Uma".split()
@@ -99,8 +100,10 @@ def build_long_task(
     `passkey`, placed by `seed`) or one per article (`documents`); `articles` takes every article it can."""
     if name not in LONG_TASKS:
         raise ValueError(f"unknown long-document task {name!r}; allowed: {list(LONG_TASKS)}")
-    if length < 64:
-        raise ValueError(f"length must be at least 64 tokens, got {length}")
+    if length < MIN_LENGTH or n_docs < 1:
+        raise ValueError(
+            f"length must be at least {MIN_LENGTH} tokens and n_docs at least 1, got {length} and {n_docs}"
+        )
     count = count or shipped_token_counter()
     rng = random.Random(f"{name}-{length}-{seed}")
     articles = held_out_articles(data_dir)

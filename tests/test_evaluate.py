@@ -82,3 +82,27 @@ def test_markdown_table_lists_every_model():
 def test_markdown_table_of_a_long_only_run_has_no_empty_sts_b_columns():
     rows = [{"model": "runs/long/final", "parameters": 22.1e6, "stsb": {}, "retrieval": {}, "long": {}}]
     assert markdown_table(rows).splitlines() == ["| model | params |", "|---|---|", "| long/final | 22.1M |"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"dimensions": [128, 0]}, r"dimensions must be >= 1.*got \[128, 0\]"),
+        ({"long_docs": 0}, r"long_docs >= 1.*got \[\], 0"),
+        ({"long_lengths": [32, 512]}, r"long_lengths >= 64 tokens.*\[32, 512\]"),
+    ],
+)
+def test_evaluate_refuses_what_it_cannot_score_before_loading_a_model(values, message):
+    from open_ada.evaluate import EvaluateConfig
+
+    with pytest.raises(ValueError, match=message):
+        EvaluateConfig(model="never-loaded", **values)
+
+
+def test_a_width_wider_than_the_embeddings_is_refused_not_scored_as_the_full_width(monkeypatch):
+    """`--dimensions 999` on 384-wide embeddings once scored all 384 under the label 999; 0 scored nothing (NaN)."""
+    import open_ada.evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "load_encoder", lambda name: (lambda texts: np.ones((len(texts), 8)), 1))
+    with pytest.raises(ValueError, match=r"dimensions \[9\]: toy embeds in 8; give widths in \[1, 8\]"):
+        evaluate_module.evaluate("toy", dimensions=(4, 9))

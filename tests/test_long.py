@@ -239,6 +239,14 @@ def test_long_tasks_are_deterministic_fit_their_length_and_use_only_held_out_tex
         assert len({found[0][0] for found in needles}) > 1
 
 
+@pytest.mark.parametrize(("name", "length", "n_docs"), [("needle", 63, 6), ("passkey", 400, 0), ("essays", 400, 6)])
+def test_a_long_task_it_cannot_build_is_refused_with_what_it_takes(name, length, n_docs):
+    from open_ada.long_tasks import build_long_task
+
+    with pytest.raises(ValueError, match=r"at least 64 tokens and n_docs at least 1|allowed: \['needle'"):
+        build_long_task(name, length, n_docs=n_docs, count=words)
+
+
 def test_the_articles_task_cuts_every_long_held_out_article_to_the_length_under_its_headline():
     from open_ada.data import held_out, news_articles, training_filter
     from open_ada.long_tasks import SHORT_CONTEXT, build_long_task
