@@ -114,6 +114,9 @@ def cache_dir(teacher: str, pool: str) -> Path:
 def embed_pool(teacher: str, pool: str, texts: list[str], sources: list[str], batch_size: int = 64) -> Path:
     """Embeds `texts` with `teacher` into the cache of `pool`, resuming from the last finished chunk. The texts of the
     `long` and `prefixes` pools get the teacher's chunk-mean (`chunk_mean_encode`): it reads 256 tokens at a time."""
+    if not texts:
+        raise ValueError(f"the {pool} pool holds no texts: nothing to embed")
+    teacher_path(teacher)  # a teacher that does not exist is named before its cache folder is made
     out = cache_dir(teacher, pool)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "texts.jsonl"
@@ -213,6 +216,10 @@ def main(args) -> None:
     """`open-ada embed-teacher`: build a text pool and cache the teacher's embeddings of it."""
     from open_ada.pools import build
 
+    if args.batch_size < 1 or (args.max_per_source is not None and args.max_per_source < 1):
+        raise ValueError(
+            f"--batch-size and --max-per-source must be >= 1, got {args.batch_size} and {args.max_per_source}"
+        )
     if args.texts:
         if args.max_per_source is not None:
             raise ValueError(

@@ -64,6 +64,19 @@ def test_a_model_that_is_neither_a_folder_nor_the_teacher_is_named(tmp_path):
         teacher.teacher_path("runs/no-such-model")
 
 
+def test_embed_teacher_refuses_what_would_leave_a_useless_cache_behind(tmp_path, monkeypatch):
+    """An empty pool or a teacher that does not exist once left a manifest that the next, right run refused."""
+    monkeypatch.setattr(teacher, "CACHE_ROOT", tmp_path)
+    with pytest.raises(ValueError, match="'runs/no-such-teacher' is not a model folder"):
+        teacher.embed_pool("runs/no-such-teacher", "pairs", ["A text."], ["a"])
+    with pytest.raises(ValueError, match="the pairs pool holds no texts"):
+        teacher.embed_pool("all-MiniLM-L6-v2", "pairs", [], [])
+    args = argparse.Namespace(teacher="all-MiniLM-L6-v2", pool="pairs", texts=None, batch_size=8, max_per_source=0)
+    with pytest.raises(ValueError, match="--batch-size and --max-per-source must be >= 1, got 8 and 0"):
+        teacher.main(args)
+    assert not any(tmp_path.iterdir())
+
+
 def test_embed_teacher_refuses_a_cap_it_would_not_apply_to_a_manifest(tmp_path):
     args = argparse.Namespace(
         teacher="all-MiniLM-L6-v2", pool="pairs", texts=str(tmp_path / "texts.jsonl"), batch_size=8, max_per_source=10
