@@ -70,6 +70,8 @@ NUMBERS = {
     "ranking_weight": 0.0,
     "ranking_temperature": 0.0,
 }
+# TrainConfig fields a resumed run may change: how long it runs and how often it reports and saves
+RESUMABLE = ("max_steps", "eval_steps", "save_steps", "logging_steps", "dataloader_num_workers")
 POSITIVE = ("learning_rate", "gist_temperature", "neighbour_temperature", "ranking_temperature")
 
 
@@ -603,7 +605,16 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     set_seed(config.seed)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    recorded = out / "train_config.json"
+    if resume and recorded.is_file() and any((out / "checkpoints").glob("checkpoint-*")):
+        before, now = json.loads(recorded.read_text()), json.loads(json.dumps(asdict(config)))
+        changed = sorted(k for k in now if k not in RESUMABLE and before.get(k) != now[k])
+        if changed:
+            raise ValueError(
+                f"{out} holds checkpoints of a run with other {changed}: resuming would go on with that run; pass "
+                "--no-resume to start over there, or give this run its own output_dir"
+            )
+    recorded.write_text(json.dumps(asdict(config), indent=2) + "\n")
     distill = {}  # pool -> (texts, teacher embeddings); each pool is its own dataset, so lengths stay grouped
     for pool in config.distill_pools:
         pool_texts, pool_emb = allowed_cache(config.teacher, pool, config.max_distill_texts)

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -185,6 +186,10 @@ def test_training_resumes_from_its_last_checkpoint(teacher_cache, tmp_path):
     assert (checkpoints / "checkpoint-10" / "model.safetensors").stat().st_mtime_ns == kept  # not redone
     assert (checkpoints / "checkpoint-20").is_dir() and (tmp_path / "run" / "final" / "model.safetensors").exists()
     assert resumed == pytest.approx(unbroken, rel=1e-4), (resumed, unbroken)
+    recorded = (tmp_path / "run" / "train_config.json").read_text()
+    with pytest.raises(ValueError, match=r"holds checkpoints of a run with other \['learning_rate', 'seed'\]"):
+        train(replace(config, seed=1, learning_rate=1e-3), resume=True)  # another run aimed at the same folder
+    assert (tmp_path / "run" / "train_config.json").read_text() == recorded
 
 
 def test_torchrun_two_cpu_processes(teacher_cache, tmp_path):
