@@ -225,7 +225,7 @@ def evaluate(
             cache[key] = encode_full(texts)
         return cache[key]
 
-    width = encode_full(["width"]).shape[-1] if dimensions else 0
+    width = encode_full(["width"]).shape[-1] if dimensions else 0  # any one text's embedding gives the width
     too_wide = [dim for dim in dimensions if dim > width]
     if too_wide:
         raise ValueError(f"dimensions {too_wide}: {name} embeds in {width}; give widths in [1, {width}]")

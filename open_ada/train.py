@@ -70,9 +70,9 @@ NUMBERS = {
     "ranking_weight": 0.0,
     "ranking_temperature": 0.0,
 }
+POSITIVE = ("learning_rate", "gist_temperature", "neighbour_temperature", "ranking_temperature")
 # TrainConfig fields a resumed run may change: how long it runs and how often it reports and saves
 RESUMABLE = ("max_steps", "eval_steps", "save_steps", "logging_steps", "dataloader_num_workers")
-POSITIVE = ("learning_rate", "gist_temperature", "neighbour_temperature", "ranking_temperature")
 
 
 @dataclass
