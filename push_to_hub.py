@@ -49,12 +49,13 @@ def build_folder(
     storage_dtype: str | None = None,
 ) -> Path:
     """Writes the Hub folder `output` from `model_dir` (in place when they are the same folder): weights
-    (re-stored in `storage_dtype` if given), the code files of this checkout, and the model card."""
+    (re-stored in `storage_dtype` if given), the code files of this checkout, and the model card. Another `output`
+    replaces only an earlier model folder there, never `model_dir` or a folder holding it (`clear_output_folder`)."""
     from open_ada.card import render_card
+    from open_ada.folder import clear_output_folder
 
     if output.resolve() != model_dir.resolve():
-        if output.exists():
-            shutil.rmtree(output)
+        clear_output_folder(output, [model_dir])
         shutil.copytree(model_dir, output, ignore=shutil.ignore_patterns("__pycache__", ".*", "README.md"))
     if storage_dtype:
         import torch
