@@ -75,18 +75,21 @@ def test_dry_run_rejects_an_incomplete_folder(model_folder, tmp_path):
 
 def test_a_hub_folder_never_replaces_its_source_or_a_folder_that_is_not_a_model(model_folder, tmp_path):
     """`--output` a folder holding the model folder (or any other folder) was removed whole before the copy."""
+    import shutil
+
     from push_to_hub import build_folder
 
-    weights = (model_folder / "model.safetensors").read_bytes()
+    source = shutil.copytree(model_folder, tmp_path / "models" / "tiny")  # a copy: a regression deletes only it
+    weights = (source / "model.safetensors").read_bytes()
     with pytest.raises(ValueError, match="overlaps its input"):
-        build_folder(model_folder, model_folder.parent, "x/y")
+        build_folder(source, tmp_path / "models", "x/y")
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "todo.txt").write_text("mine")
     with pytest.raises(ValueError, match="exists and is not a model folder"):
-        build_folder(model_folder, notes, "x/y")
+        build_folder(source, notes, "x/y")
     assert (notes / "todo.txt").read_text() == "mine"
-    assert (model_folder / "model.safetensors").read_bytes() == weights
+    assert (source / "model.safetensors").read_bytes() == weights
 
 
 @pytest.mark.parametrize("name", ["configuration_ada.py", "modeling_ada.py"])
