@@ -159,3 +159,19 @@ def test_the_shipped_tokenizer_reads_case_and_the_first_word_as_the_teacher_does
     assert ids == shipped(" causes of gout")["input_ids"]
     assert shipped.convert_ids_to_tokens(ids[:1]) == ["Ġcauses"]
     assert shipped.decode(ids, skip_special_tokens=True) == "causes of gout"
+
+
+def test_train_tokenizer_refuses_to_write_over_a_models_own_tokenizer(tokenizer, tmp_path, capsys):
+    """Its docstring's example once wrote a fresh vocabulary into the shipped folder, whose weights it does not fit."""
+    from conftest import tiny_config
+    from modeling_ada import AdaModel
+    from open_ada.folder import save_model_folder
+
+    folder = save_model_folder(AdaModel(tiny_config()), tokenizer, tmp_path / "model")
+    before = (folder / "tokenizer.json").read_text()
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("Some words to learn merges from.\n" * 20)
+    with pytest.raises(SystemExit) as exit_info:
+        train_tokenizer_main([str(corpus), "--output", str(folder), "--vocab-size", "300"])
+    assert exit_info.value.code == 2 and "holds a model's weights" in capsys.readouterr().err
+    assert (folder / "tokenizer.json").read_text() == before

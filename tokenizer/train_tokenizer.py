@@ -1,6 +1,9 @@
 """Trains open-ada's byte-level BPE tokenizer on text files and saves it as a Transformers fast tokenizer.
 
-    python tokenizer/train_tokenizer.py --vocab-size 16384 --output models/open-ada-small corpus1.txt corpus2.txt
+    python tokenizer/train_tokenizer.py --vocab-size 16384 --output runs/tokenizer corpus1.txt corpus2.txt
+
+A new vocabulary fits no trained weights, so `--output` may not be a folder that holds them: `open-ada train` builds a
+new model's tokenizer itself, and a trained model keeps its own.
 
 Byte-level BPE covers every byte, so no input maps to an unknown token. The post-processor appends `</s>` (EOS)
 to every sequence; Transformers truncation keeps room for it, so truncated texts still end in EOS (the
@@ -139,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--uncased", action="store_true", help="lower-case every input (as an uncased teacher)")
     parser.add_argument("--add-prefix-space", action="store_true", help="read a text's first word as any other")
     args = parser.parse_args(argv)
+    if (Path(args.output) / "model.safetensors").exists():
+        parser.error(
+            f"{args.output} holds a model's weights: a new vocabulary would not fit them; pick another --output"
+        )
     tokenizer = build_tokenizer(
         read_lines(args.files), args.vocab_size, args.model_max_length, args.uncased, args.add_prefix_space
     )
