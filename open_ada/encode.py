@@ -19,6 +19,8 @@ from modeling_ada import ENCODE_BATCH_SIZE, LONG_INPUTS, LongInputs
 from open_ada.cli import FromArgs
 from open_ada.model import DEFAULT_DTYPE, DEFAULT_MODEL, add_model_arguments, load_model
 
+OUTPUT_SUFFIXES = (".npy", ".jsonl")  # a NumPy array in input order, or one {"text", "embedding"} object a line
+
 
 @dataclass
 class EncodeConfig(FromArgs):
@@ -32,7 +34,7 @@ class EncodeConfig(FromArgs):
     max_length: int | None = None  # default: the model's context
     long_inputs: LongInputs = "truncate"  # over max length: truncate, chunk (embedded whole) or reject (an error)
     batch_size: int = ENCODE_BATCH_SIZE
-    output: str | None = None  # .npy or .jsonl
+    output: str | None = None  # one of OUTPUT_SUFFIXES
     show: int = 6  # values of each embedding to print
 
 
@@ -98,6 +100,11 @@ def main(args) -> int:
 
 def encode(config: EncodeConfig) -> int:
     """Embeds the texts, writes them if asked, prints them and their similarities; exit code 2 on bad input."""
+    if config.output and Path(config.output).suffix not in OUTPUT_SUFFIXES:
+        print(
+            f"open-ada encode: --output {config.output}: give a {' or '.join(OUTPUT_SUFFIXES)} file", file=sys.stderr
+        )
+        return 2
     texts = read_texts(config)
     if not texts:
         print("open-ada encode: no texts given (pass texts, '-' for stdin, or --file)", file=sys.stderr)
@@ -120,6 +127,7 @@ def encode(config: EncodeConfig) -> int:
 
     if config.output:
         path = Path(config.output)
+        path.parent.mkdir(parents=True, exist_ok=True)  # the embeddings are made: do not lose them to a missing folder
         if path.suffix == ".npy":
             np.save(path, emb)
         else:

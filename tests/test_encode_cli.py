@@ -26,10 +26,10 @@ def shipped():
 
 def test_encode_command_prints_similarities_of_the_shipped_model(shipped, tmp_path):
     texts = ["A man is playing a guitar.", "Someone is playing an instrument.", "The stock market fell sharply."]
-    result = run_cli("encode", *texts, "--output", str(tmp_path / "emb.npy"))
+    result = run_cli("encode", *texts, "--output", str(tmp_path / "new" / "emb.npy"))  # its folder is made
     assert result.returncode == 0, result.stderr
     assert "Cosine similarity" in result.stdout
-    emb = np.load(tmp_path / "emb.npy")
+    emb = np.load(tmp_path / "new" / "emb.npy")
     np.testing.assert_allclose(emb, shipped.encode(texts), atol=1e-5)
     sims = emb @ emb.T
     assert sims[0, 1] > sims[0, 2]  # a trained model ranks the paraphrase above the unrelated sentence
@@ -69,7 +69,7 @@ def test_encode_command_with_long_inputs_chunk_embeds_a_long_text_whole(shipped,
     np.testing.assert_array_equal(np.load(tmp_path / "alias.npy"), emb)
 
 
-def test_encode_command_errors_clearly(shipped):
+def test_encode_command_errors_clearly(shipped, tmp_path):
     result = run_cli("encode")
     assert result.returncode == 2 and "no texts" in result.stderr
     result = run_cli("encode", "x", "--dimensions", "100000")
@@ -81,6 +81,9 @@ def test_encode_command_errors_clearly(shipped):
     assert result.returncode == 2 and "invalid choice: 'split'" in result.stderr
     result = run_cli("encode", "x", "--model", "runs/no-such-model")  # a typo, not a network failure
     assert result.returncode == 2 and "'runs/no-such-model' is not a model folder" in result.stderr
+    result = run_cli("encode", "x", "--output", str(tmp_path / "emb.csv"))  # once JSON lines under a .csv name
+    assert result.returncode == 2 and "give a .npy or .jsonl file" in result.stderr
+    assert not (tmp_path / "emb.csv").exists()
 
 
 def test_shipped_model_is_honest_about_its_context(shipped):
