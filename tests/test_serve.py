@@ -594,6 +594,20 @@ def test_embed_jobs_pools_the_chunks_of_each_input_by_their_tokens():
     np.testing.assert_allclose(chunked, [[1.0]], atol=1e-6)
 
 
+def test_serve_names_a_model_it_cannot_find_and_exits_2(tmp_path):
+    from loguru import logger
+
+    from open_ada.serve import ServeConfig, serve
+
+    errors = []
+    sink = logger.add(errors.append, level="ERROR")
+    try:
+        assert serve(ServeConfig(model=str(tmp_path / "no-such-model"))) == 2  # before uvicorn starts
+    finally:
+        logger.remove(sink)
+    assert len(errors) == 1 and "no-such-model' is not a model folder" in errors[0]
+
+
 def test_serve_flags_keep_working_and_truncate_is_long_inputs_truncate():
     from open_ada.serve import ServeConfig
 

@@ -59,7 +59,11 @@ def serve(config: ServeConfig) -> int:
         logger.error(f"open-ada serve: {err}")
         return 2
     share_one_arena()  # before the request and encode threads start: the idle trim then reaches all their memory
-    model = load_model(config.model, config.dtype)
+    try:
+        model = load_model(config.model, config.dtype)
+    except ValueError as err:  # no such folder or Hub repo
+        logger.error(f"open-ada serve: {err}")
+        return 2
     name = served_name(config.model)
     app = create_app(model, name, config, cl100k)
     auth = "API key required" if config.api_key else "no API key"
