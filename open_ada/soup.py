@@ -37,6 +37,8 @@ def soup(folders: list[Path], output: Path) -> Path:
     """Writes the mean of the folders' weights to `output` and returns it."""
     if len(folders) < 2:
         raise ValueError(f"a soup averages two or more model folders, got {len(folders)}")
+    if len({folder.resolve() for folder in folders}) < len(folders):
+        raise ValueError(f"a soup weighs each model once: {[str(f) for f in folders]} names a folder twice")
     return mix(folders, [1 / len(folders)] * len(folders), output)
 
 

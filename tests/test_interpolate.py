@@ -144,6 +144,8 @@ def test_a_soup_of_fewer_than_two_or_of_unlike_models_is_refused(pair, tmp_path,
     (start, _), (tuned, _) = pair
     with pytest.raises(ValueError, match="two or more model folders, got 1"):
         soup([start], tmp_path / "soup")
+    with pytest.raises(ValueError, match="names a folder twice"):
+        soup([start, tuned, start], tmp_path / "soup")  # start would weigh two thirds
     wider, _ = saved(tmp_path, tokenizer, "wider", 2, intermediate_size=128)
     with pytest.raises(ValueError, match="do not hold the same tensors"):
         soup([start, tuned, wider], tmp_path / "soup")
